@@ -18,3 +18,61 @@ class ShapeError(LSTMStudyError, ValueError):
 
 class ConfigError(LSTMStudyError, ValueError):
     """An argument or option is out of range or inconsistent with another."""
+
+
+# --- Data (lstm_study.data): fetching, caching and loading prices --------------------------------
+
+
+class DataError(LSTMStudyError):
+    """Base class of every failure to obtain, store or read price data."""
+
+
+class InvalidTickerError(DataError, ValueError):
+    """A ticker argument is not a plausible symbol (rejected before any file or network access)."""
+
+
+class DateRangeError(DataError, ValueError):
+    """A start or end date cannot be parsed, or the range is inverted."""
+
+
+class NetworkError(DataError, ConnectionError):
+    """Yahoo Finance could not be reached; the bundled snapshot still works offline."""
+
+
+class NoDataError(DataError, LookupError):
+    """A source holds no rows for a ticker (unknown symbol, or nothing in the date range)."""
+
+    def __init__(self, message: str, tickers: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.tickers = tuple(tickers)
+
+
+class InvalidPricesError(DataError, ValueError):
+    """A price frame breaks the tidy schema or a sanity rule (High below Close, negative volume...)."""
+
+
+class CacheCorruptError(DataError, OSError):
+    """A cache file is truncated, unreadable or fails validation; it is never used silently."""
+
+
+class DataWarning(UserWarning):
+    """Something about the data the caller should know but that does not stop the call."""
+
+
+# --- Forecasting (lstm_study.forecast): inputs, splits, walk-forward ----------------------------
+
+
+class ForecastError(LSTMStudyError):
+    """Base class of the failures of the forecasting pipeline (``lstm_study.forecast``)."""
+
+
+class InputDataError(ForecastError, ValueError):
+    """A price table cannot be forecast as given: missing column, bad dates, NaN prices."""
+
+
+class InputFileError(ForecastError, OSError):
+    """A price file is missing or cannot be read as CSV."""
+
+
+class InsufficientDataError(ForecastError, ValueError):
+    """The series is too short for the lookback window, the training and validation blocks and the test."""

@@ -1,0 +1,137 @@
+"""The LSTM of chapter 3, from scratch: a drop-in for ``torch.nn.LSTM``.
+
+One step, with the four gate blocks stacked in torch's order i, f, g, o:
+
+    i_t = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)      input gate
+    f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)      forget gate
+    g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)         cell candidate
+    o_t = sigmoid(W_io x_t + b_io + W_ho h_{t-1} + b_ho)      output gate
+    c_t = f_t * c_{t-1} + i_t * g_t
+    h_t = o_t * tanh(c_t)
+
+Parameter names, shapes, the initialisation and the ``forward`` contract are torch's,
+so ``ours.load_state_dict(torch_lstm.state_dict())`` reproduces torch's outputs and
+gradients. To read the gates out for a figure, run the forward pass inside
+:meth:`LSTM.recording_gates`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from lstm_study.errors import ConfigError
+from lstm_study.nn.base import RecurrentBase, State
+
+
+@dataclass(frozen=True)
+class GateTrace:
+    """The gate activations and cell state of one layer and direction, detached.
+
+    Each tensor has the layer output's layout: (batch, seq_len, hidden_size) with
+    ``batch_first=True``, (seq_len, batch, hidden_size) without, (seq_len, hidden_size)
+    for unbatched input. Step ``t`` holds the values computed at time ``t``, also for
+    the reverse direction.
+    """
+
+    i: Tensor
+    f: Tensor
+    g: Tensor
+    o: Tensor
+    c: Tensor
+
+
+class LSTM(RecurrentBase):
+    """Multi-layer LSTM written as a Python loop over time, one matrix product per step."""
+
+    gate_count = 4
+    state_count = 2
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if proj_size != 0:
+            raise ConfigError(
+                f"proj_size={proj_size!r} is not supported: this LSTM has no projection layer; "
+                "use proj_size=0, or torch.nn.LSTM if you need projections"
+            )
+        self.proj_size = 0
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype
+        )
+        #: per layer and direction, the gates of the last forward pass run under ``recording_gates``
+        self.gate_traces: list[GateTrace] = []
+        self._recording = False
+        self._raw_traces: list[tuple[Tensor, ...]] = []
+
+    @contextmanager
+    def recording_gates(self) -> Iterator[list[GateTrace]]:
+        """Record the gates of forward passes run inside the block.
+
+        Yields ``self.gate_traces``, which after a forward pass holds one :class:`GateTrace`
+        per layer and direction in torch's order (``l0``, ``l0_reverse``, ``l1``, ...).
+        """
+        self.gate_traces.clear()
+        self._recording = True
+        try:
+            yield self.gate_traces
+        finally:
+            self._recording = False
+
+    def _scan(
+        self, projected: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None, reverse: bool
+    ) -> tuple[Tensor, State]:
+        h, c = state
+        hidden = self.hidden_size
+        if bias_hh is not None:
+            # b_hh has no time dependency either: add it to every step's input projection once.
+            projected = projected + bias_hh
+        weight_hh_t = weight_hh.t()
+        outputs: list[Tensor] = [h] * projected.size(0)
+        trace: list[list[Tensor]] = [[c] * projected.size(0) for _ in range(5)] if self._recording else []
+        for t in self._time_steps(projected.size(0), reverse):
+            gates = torch.addmm(projected[t], h, weight_hh_t)  # all four gates in one product
+            i = torch.sigmoid(gates[:, :hidden])
+            f = torch.sigmoid(gates[:, hidden : 2 * hidden])
+            g = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
+            o = torch.sigmoid(gates[:, 3 * hidden :])
+            c = torch.addcmul(f * c, i, g)
+            h = o * torch.tanh(c)
+            outputs[t] = h
+            if trace:
+                for kept, value in zip(trace, (i, f, g, o, c)):
+                    kept[t] = value.detach()
+        if trace:
+            self._raw_traces.append(tuple(torch.stack(kept) for kept in trace))
+        return torch.stack(outputs), (h, c)
+
+    def forward(
+        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """Run the sequence; return ``(output, (h_n, c_n))`` with torch's shapes."""
+        self._raw_traces = []
+        output, (h_n, c_n) = self._run(input, hx)
+        if self._recording:
+            self.gate_traces[:] = [GateTrace(*(self._layout(t, input) for t in raw)) for raw in self._raw_traces]
+            self._raw_traces = []
+        return output, (h_n, c_n)
+
+    def _layout(self, tensor: Tensor, input: Tensor) -> Tensor:
+        """Turn a (seq_len, batch, hidden) tensor into the layout of this call's output."""
+        if input.dim() == 2:
+            return tensor.squeeze(1)
+        return tensor.transpose(0, 1) if self.batch_first else tensor

@@ -96,19 +96,19 @@ class LSTM(RecurrentBase):
         self, projected: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None, reverse: bool
     ) -> tuple[Tensor, State]:
         h, c = state
-        hidden = self.hidden_size
         if bias_hh is not None:
             # b_hh has no time dependency either: add it to every step's input projection once.
             projected = projected + bias_hh
         weight_hh_t = weight_hh.t()
-        outputs: list[Tensor] = [h] * projected.size(0)
-        trace: list[list[Tensor]] = [[c] * projected.size(0) for _ in range(5)] if self._recording else []
-        for t in self._time_steps(projected.size(0), reverse):
-            gates = torch.addmm(projected[t], h, weight_hh_t)  # all four gates in one product
-            i = torch.sigmoid(gates[:, :hidden])
-            f = torch.sigmoid(gates[:, hidden : 2 * hidden])
-            g = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
-            o = torch.sigmoid(gates[:, 3 * hidden :])
+        # unbind, not projected[t]: indexing one step at a time would make backward allocate a
+        # full-size gradient per step (quadratic in seq_len); unbind's backward is one stack.
+        steps = projected.unbind(0)
+        outputs: list[Tensor] = [h] * len(steps)
+        trace: list[list[Tensor]] = [[c] * len(steps) for _ in range(5)] if self._recording else []
+        for t in self._time_steps(len(steps), reverse):
+            gates = torch.addmm(steps[t], h, weight_hh_t)  # all four gates in one product
+            i, f, g, o = gates.chunk(4, dim=1)
+            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
             c = torch.addcmul(f * c, i, g)
             h = o * torch.tanh(c)
             outputs[t] = h

@@ -27,7 +27,7 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
             f"price frame lacks column(s) {missing}; expected exactly {list(COLUMNS)}"
             " (for yfinance data, download with auto_adjust=False so 'Adj Close' is kept)"
         )
-    out = frame.loc[:, list(COLUMNS)].copy()
+    out = frame.loc[:, list(COLUMNS)].copy().rename_axis(columns=None)
     dates = pd.to_datetime(out["Date"])
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)

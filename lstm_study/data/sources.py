@@ -109,7 +109,9 @@ def _load_cache(symbols, start, end, data_dir) -> pd.DataFrame:
             f"`lstm-study fetch {' '.join(missing)}` with a network, or use source='snapshot'",
             tuple(missing),
         )
-    return _combine(found, start, end, f"cache in {cache.resolve_data_dir(data_dir)}")
+    frame = _combine(found, start, end, f"cache in {cache.resolve_data_dir(data_dir)}")
+    frame.attrs["source"] = {s: "cache" for s in symbols}
+    return frame
 
 
 def _load_yahoo(symbols, start, end, data_dir) -> pd.DataFrame:
@@ -135,6 +137,7 @@ def _load_yahoo(symbols, start, end, data_dir) -> pd.DataFrame:
         )
     frame = _combine(parts, start, end, "Yahoo data")
     frame.attrs["failed"] = failed
+    frame.attrs["source"] = {s: "yahoo" for s in parts}
     return frame
 
 
@@ -161,7 +164,9 @@ def _load_auto(symbols, start, end, data_dir) -> pd.DataFrame:
     if bundled:
         snap = snapshot.load_snapshot(bundled, start, end)
         parts.update({s: g for s, g in snap.groupby("Ticker")})
-    return _combine({s: parts[s] for s in symbols}, start, end, "offline data")
+    frame = _combine({s: parts[s] for s in symbols}, start, end, "offline data")
+    frame.attrs["source"] = {s: "cache" if s in cached else "snapshot" for s in symbols}
+    return frame
 
 
 def load_prices(
@@ -187,13 +192,17 @@ def load_prices(
       - ``"auto"``: like ``"yahoo"`` when Yahoo is reachable; otherwise the cache for cached
         tickers and the snapshot for the rest, saying so in one DataWarning.
 
+    ``frame.attrs["source"]`` maps each ticker to where its rows came from.
+
     Raises InvalidTickerError, DateRangeError, NoDataError, NetworkError, CacheCorruptError
     (all subclasses of ``lstm_study.errors.DataError``).
     """
     symbols = query.normalise_tickers(tickers)
     first, last = query.date_range(start, end)
     if source == "snapshot":
-        return snapshot.load_snapshot(symbols, first, last)
+        frame = snapshot.load_snapshot(symbols, first, last)
+        frame.attrs["source"] = {s: "snapshot" for s in symbols}
+        return frame
     if source == "cache":
         return _load_cache(symbols, first, last, data_dir)
     if source == "yahoo":

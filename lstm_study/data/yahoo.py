@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import socket
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,13 +41,30 @@ class FetchResult:
     failed: dict[str, str]
 
 
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+_PROBE_SECONDS = 60.0
+_last_probe: tuple[float, bool] | None = None
+
+
 def reachable(timeout: float = 3.0) -> bool:
-    """Return whether Yahoo's quote server accepts a TCP connection within ``timeout`` seconds."""
+    """Return whether Yahoo's quote server accepts a TCP connection within ``timeout`` seconds.
+
+    The answer is remembered for a minute, so a loop over tickers probes once. Behind a proxy a
+    direct connection proves nothing, so the probe is skipped and yfinance itself tries.
+    """
+    global _last_probe
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return True
+    now = time.monotonic()
+    if _last_probe is not None and now - _last_probe[0] < _PROBE_SECONDS:
+        return _last_probe[1]
     try:
         with socket.create_connection((YAHOO_HOST, 443), timeout=timeout):
-            return True
+            answer = True
     except OSError:
-        return False
+        answer = False
+    _last_probe = (now, answer)
+    return answer
 
 
 def download(tickers: list[str], start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:

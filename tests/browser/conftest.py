@@ -1,0 +1,178 @@
+"""Serve an already built book on a loopback port and drive Debian's headless Chromium over it.
+
+Builds nothing: run `make book` first (or point LSTM_STUDY_HTML at another build). Skips with a
+message when the build or the browser is missing, unless LSTM_STUDY_REQUIRE_BROWSER=1 (set by CI),
+in which case a missing piece is an error rather than a silent skip.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+
+REPO = Path(__file__).resolve().parents[2]
+HTML_ROOT = Path(os.environ.get("LSTM_STUDY_HTML", "_build/html"))
+HTML_ROOT = HTML_ROOT if HTML_ROOT.is_absolute() else REPO / HTML_ROOT
+SCREENSHOTS = Path(os.environ.get("LSTM_STUDY_SCREENSHOTS", "_build/screenshots"))
+SCREENSHOTS = SCREENSHOTS if SCREENSHOTS.is_absolute() else REPO / SCREENSHOTS
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+REQUIRED = os.environ.get("LSTM_STUDY_REQUIRE_BROWSER") == "1"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the table of contents, in reading order."""
+
+    index: int
+    path: str  # relative to the html root, e.g. "book/03_lstm.html"
+    title: str
+    is_notebook: bool  # built from an .ipynb: must offer launch buttons and the .ipynb download
+
+
+def _missing(reason: str) -> None:
+    """Skip, or fail when CI demands the browser test actually run."""
+    if REQUIRED:
+        pytest.fail(f"{reason} (LSTM_STUDY_REQUIRE_BROWSER=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+@functools.cache
+def toc_pages(root: Path = HTML_ROOT) -> tuple[Page, ...]:
+    """The built book's pages in the order of its table of contents (root page first)."""
+    index = root / "index.html"
+    if not index.exists():
+        return ()
+    redirect = BeautifulSoup(index.read_text(encoding="utf8"), "html.parser").find(
+        "meta", attrs={"http-equiv": "Refresh"}
+    )
+    first = redirect["content"].split("url=", 1)[1] if redirect else "index.html"
+    soup = BeautifulSoup((root / first).read_text(encoding="utf8"), "html.parser")
+    paths = [first]
+    for link in soup.select("nav.bd-docs-nav a.reference.internal"):
+        href = urlsplit(urljoin(first, link["href"])).path
+        if href and href not in paths:
+            paths.append(href)
+    pages = []
+    for i, path in enumerate(paths):
+        page = BeautifulSoup((root / path).read_text(encoding="utf8"), "html.parser")
+        title = page.title.get_text(strip=True) if page.title else path
+        source = (root / "_sources" / path).with_suffix(".ipynb")
+        pages.append(Page(i, path, title, source.exists()))
+    return tuple(pages)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize `page` over the table of contents of the built book."""
+    if "page" in metafunc.fixturenames:
+        pages = toc_pages() or (None,)
+        ids = [p.path if p else "no-build" for p in pages]
+        metafunc.parametrize("page", pages, ids=ids, indirect=True)
+
+
+@pytest.fixture
+def page(request: pytest.FixtureRequest) -> Page:
+    """The page under test; skips when there is no build."""
+    if request.param is None:
+        _missing(f"no built book at {HTML_ROOT}: run `make book` first")
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository the book was built from."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def toc(html_root: Path) -> tuple[Page, ...]:
+    """Every page of the table of contents, in reading order."""
+    return toc_pages(html_root)
+
+
+@pytest.fixture(scope="session")
+def html_root() -> Path:
+    """The built book's folder, or a skip that says how to build it."""
+    if not (HTML_ROOT / "index.html").exists():
+        _missing(f"no built book at {HTML_ROOT}: run `make book` first")
+    return HTML_ROOT
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture(scope="session")
+def base_url(html_root: Path) -> Iterator[str]:
+    """Serve the build over http on a free loopback port for the whole session."""
+    handler = functools.partial(_QuietHandler, directory=str(html_root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir() -> Path:
+    """Where each page's screenshot goes (a test artifact; _build/ is git-ignored)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def driver(html_root: Path) -> Iterator[object]:
+    """Debian's headless Chromium through its own chromedriver; nothing is ever downloaded."""
+    for exe, name in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromedriver")):
+        if not (Path(exe).exists() or shutil.which(exe)):
+            _missing(
+                f"{name} not found at {exe}: `apt-get install chromium chromium-driver` "
+                "(or set CHROMIUM / CHROMEDRIVER)"
+            )
+    os.environ["SE_OFFLINE"] = "true"  # selenium-manager must never fetch a browser or a driver
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="lstm-study-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--window-size=1280,900",
+        f"--user-data-dir={profile}",
+        # The book must read offline: every host but the loopback server fails to resolve, so a
+        # page that pulls something from the internet fails the same way here, online or not.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=CHROMEDRIVER)
+    browser = webdriver.Chrome(service=service, options=options)
+    browser.set_page_load_timeout(60)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)

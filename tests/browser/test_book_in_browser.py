@@ -1,0 +1,256 @@
+"""The built book, read in real headless Chromium: every page of the table of contents.
+
+Needs a build (`make book`) and Debian's chromium + chromium-driver; `make browser-test` runs this
+after building. Screenshots of every page land in _build/screenshots/ (LSTM_STUDY_SCREENSHOTS).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.browser
+
+# The only thing a page may load from outside the book: MathJax, which Sphinx takes from a CDN.
+# The browser resolves no host but the loopback server (see conftest), so this load always fails
+# here and its console error is expected; the math itself is checked in the page's source below.
+EXPECTED_EXTERNAL = ("https://cdn.jsdelivr.net/npm/mathjax@3/",)
+LSTM_CHAPTER = "book/03_lstm.html"
+MAX_VISIBLE_OUTPUT_LINES = 40  # longer logs belong behind `hide-output`, or printed shorter
+
+FACTS_JS = r"""
+const art = document.querySelector('article.bd-article') || document.body;
+const shown = el => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+const artWidth = art.getBoundingClientRect().width;
+const text = el => el ? el.textContent.trim() : '';
+return {
+  images: [...art.querySelectorAll('img')].map(img => ({
+    src: img.getAttribute('src') || '', complete: img.complete, naturalWidth: img.naturalWidth,
+    alt: (img.getAttribute('alt') || '').trim(),
+    caption: text(img.closest('figure') && img.closest('figure').querySelector('figcaption')),
+    shownWidth: Math.round(img.getBoundingClientRect().width)})),
+  launch: [...document.querySelectorAll('.dropdown-launch-buttons a')].map(
+    a => ({text: a.textContent.trim(), href: a.href})),
+  downloads: [...document.querySelectorAll('.dropdown-download-buttons a')].map(
+    a => ({text: a.textContent.trim(), href: a.href})),
+  outputs: [...art.querySelectorAll('div.cell_output pre')].filter(shown).map(
+    pre => ({lines: pre.textContent.trimEnd().split('\n').length, head: pre.textContent.slice(0, 100)})),
+  wideTables: [...art.querySelectorAll('table')].filter(shown)
+    .filter(t => t.getBoundingClientRect().width > artWidth + 1)
+    .map(t => ({width: Math.round(t.getBoundingClientRect().width), head: t.textContent.trim().slice(0, 80)})),
+  wideCode: [...art.querySelectorAll('div.cell_input pre, div.cell_output pre')].filter(shown)
+    .filter(pre => pre.scrollWidth > pre.clientWidth + 1).map(pre => pre.textContent.slice(0, 80)),
+  pageOverflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  articleWidth: Math.round(artWidth),
+  mathElements: art.querySelectorAll('.math').length,
+  mathTex: [...art.querySelectorAll('.math')].filter(m => /\\\(|\\\[|mjx-container/.test(m.innerHTML)).length,
+  mathjaxScript: [...document.scripts].map(s => s.src).filter(src => /mathjax/i.test(src)),
+  equations: [...art.querySelectorAll('div.math[id^="equation-"]')].map(
+    d => ({id: d.id, number: text(d.querySelector('.eqno'))})),
+  equationRefs: [...art.querySelectorAll('a[href*="#equation-"]')].filter(
+    a => !a.classList.contains('headerlink')).map(a => ({href: a.href, text: a.textContent.trim()})),
+  unresolved: art.textContent.includes('???'),
+};
+"""
+
+_REPORTS: dict[str, dict[str, Any]] = {}
+
+
+def _wait_loaded(driver: Any) -> None:
+    """Wait for the load event, then a moment for deferred scripts to report errors."""
+    deadline = time.monotonic() + 30
+    while driver.execute_script("return document.readyState") != "complete":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{driver.current_url} did not finish loading in 30 s")
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
+def _screenshot(driver: Any, path: Path) -> None:
+    """Save the whole page (not only the viewport) as a PNG."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1}
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    import base64
+
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+@pytest.fixture
+def report(page: Any, driver: Any, base_url: str, screenshot_dir: Path) -> dict[str, Any]:
+    """Load the page once, screenshot it, and collect what the tests below check."""
+    if page.path not in _REPORTS:
+        driver.get_log("browser")  # drop what earlier pages logged
+        driver.get(base_url + page.path)
+        _wait_loaded(driver)
+        facts = driver.execute_script(FACTS_JS)
+        facts["console"] = driver.get_log("browser")
+        _screenshot(driver, screenshot_dir / f"{page.index:02d}-{Path(page.path).stem}.png")
+        _REPORTS[page.path] = facts
+    return _REPORTS[page.path]
+
+
+def _is_expected_failure(entry: dict[str, Any]) -> bool:
+    """A failed load of an allowed CDN resource (the browser here resolves no outside host), or
+    of /favicon.ico, which the browser asks the server for by itself (the book declares no icon)."""
+    message = entry["message"]
+    return entry.get("source") == "network" and (
+        message.startswith(EXPECTED_EXTERNAL) or urlsplit(message.split(" ", 1)[0]).path == "/favicon.ico"
+    )
+
+
+def test_no_console_errors(page: Any, report: dict[str, Any]) -> None:
+    """The page loads with no JavaScript or resource errors but the expected CDN one."""
+    errors = [
+        e["message"]
+        for e in report["console"]
+        if e["level"] == "SEVERE" and not _is_expected_failure(e)
+    ]
+    assert not errors, f"{page.path}: console errors:\n" + "\n".join(errors)
+
+
+def test_images_loaded_and_described(page: Any, report: dict[str, Any]) -> None:
+    """Every image in the article has loaded and has alt text or a figure caption."""
+    broken = [i["src"] for i in report["images"] if not (i["complete"] and i["naturalWidth"] > 0)]
+    assert not broken, f"{page.path}: images that did not load: {broken}"
+
+    def described(image: dict[str, Any]) -> bool:
+        alt = image["alt"]
+        # myst-nb's default alt for a cell's figure is its file name: that describes nothing.
+        alt_is_path = alt == image["src"] or alt.lower().endswith((".png", ".svg", ".jpg", ".jpeg"))
+        return bool(image["caption"]) or (bool(alt) and not alt_is_path)
+
+    mute = [i["src"] for i in report["images"] if not described(i)]
+    assert not mute, (
+        f"{page.path}: images with neither alt text nor a caption: {mute}. Give the figure's cell "
+        'metadata {"mystnb": {"figure": {"caption": "...", "name": "fig-..."}}} '
+        '(or {"mystnb": {"image": {"alt": "..."}}}).'
+    )
+
+
+def test_chapter_has_launch_and_download_buttons(
+    page: Any, report: dict[str, Any], repo_root: Path
+) -> None:
+    """Chapters offer Binder, Colab and the .ipynb download, all pointing at the repo's notebook."""
+    if not page.is_notebook:
+        pytest.skip(f"{page.path} is not a notebook chapter")
+    config = yaml.safe_load((repo_root / "_config.yml").read_text(encoding="utf8"))
+    repo_url = config["repository"]["url"].rstrip("/")
+    org_repo = urlsplit(repo_url).path.strip("/")
+    branch = config["repository"].get("branch", "main")
+    notebook = str(Path(page.path).with_suffix(".ipynb"))
+    assert (repo_root / notebook).exists(), f"launch buttons would open {notebook}, not in the repo"
+
+    links = {link["text"]: link["href"] for link in report["launch"]}
+    assert set(links) >= {"Binder", "Colab"}, f"{page.path}: launch buttons {sorted(links)}"
+    assert links["Colab"].endswith(f"/github/{org_repo}/blob/{branch}/{notebook}"), links["Colab"]
+    assert f"/v2/gh/{org_repo}/{branch}?urlpath=" in links["Binder"], links["Binder"]
+    assert unquote(links["Binder"]).endswith(f"/{notebook}"), links["Binder"]
+
+    ipynb = [d["href"] for d in report["downloads"] if d["href"].endswith(".ipynb")]
+    assert ipynb, f"{page.path}: the download button offers no .ipynb: {report['downloads']}"
+    with urllib.request.urlopen(ipynb[0], timeout=10) as response:
+        downloaded = json.load(response)
+    assert downloaded["cells"], f"{ipynb[0]} is not a notebook with cells"
+
+
+def test_equations_numbered_and_references_resolve(
+    page: Any, report: dict[str, Any], html_root: Path
+) -> None:
+    """Math is in the page for MathJax; numbered equations have numbers; {eq} links land."""
+    if report["mathElements"]:
+        assert report["mathjaxScript"], f"{page.path} has math but loads no MathJax"
+        assert report["mathTex"] == report["mathElements"], f"{page.path}: math without TeX"
+    unnumbered = [e["id"] for e in report["equations"] if not e["number"].startswith("(")]
+    assert not unnumbered, f"{page.path}: labelled equations without a number: {unnumbered}"
+    assert not report["unresolved"], f"{page.path}: '???' in the text (an unresolved reference)"
+    for ref in report["equationRefs"]:
+        target = urlsplit(ref["href"])
+        html = (html_root / target.path.lstrip("/")).read_text(encoding="utf8")
+        assert f'id="{target.fragment}"' in html, f"{page.path}: {ref} points nowhere"
+        assert ref["text"].startswith("("), f"{page.path}: equation reference {ref} has no number"
+
+
+def test_no_horizontal_overflow(page: Any, report: dict[str, Any]) -> None:
+    """Nothing makes the page or a table wider than the article at a 1280-pixel window."""
+    assert report["pageOverflow"] <= 1, f"{page.path} scrolls sideways by {report['pageOverflow']} px"
+    assert not report["wideTables"], (
+        f"{page.path}: tables wider than the {report['articleWidth']} px article: "
+        f"{report['wideTables']} (print fewer columns, or round)"
+    )
+
+
+def test_no_walls_of_output(page: Any, report: dict[str, Any]) -> None:
+    """No visible cell output runs past a screenful: training logs are hidden or shortened."""
+    walls = [o for o in report["outputs"] if o["lines"] > MAX_VISIBLE_OUTPUT_LINES]
+    assert not walls, (
+        f"{page.path}: outputs longer than {MAX_VISIBLE_OUTPUT_LINES} lines; tag the cell "
+        f"`hide-output` or print less: {[(w['lines'], w['head']) for w in walls]}"
+    )
+
+
+def test_previous_and_next_links(page: Any, toc: tuple[Any, ...], driver: Any, base_url: str) -> None:
+    """The footer's previous/next links follow the table of contents, and clicking them works."""
+    from selenium.webdriver.common.by import By
+
+    pages = toc
+    here = base_url + page.path
+    for selector, neighbour in (
+        ("a.left-prev", pages[page.index - 1] if page.index > 0 else None),
+        ("a.right-next", pages[page.index + 1] if page.index + 1 < len(pages) else None),
+    ):
+        driver.get(here)
+        _wait_loaded(driver)
+        links = driver.find_elements(By.CSS_SELECTOR, selector)
+        if neighbour is None:
+            assert not links, f"{page.path}: {selector} leads out of the book"
+            continue
+        assert links, f"{page.path}: no {selector} link (expected {neighbour.path})"
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", links[0])
+        links[0].click()
+        _wait_loaded(driver)
+        landed = urlsplit(driver.current_url).path.lstrip("/")
+        assert landed == neighbour.path, f"{page.path}: {selector} went to {landed}"
+
+
+def test_search_lists_the_lstm_chapter(toc: tuple[Any, ...], driver: Any, base_url: str) -> None:
+    """A reader types "forget gate" into the search box and the LSTM chapter is listed."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    pages = toc
+    driver.get(base_url + pages[0].path)
+    _wait_loaded(driver)
+    button = next(
+        b for b in driver.find_elements(By.CSS_SELECTOR, "button.search-button__button") if b.is_displayed()
+    )
+    button.click()
+    box = driver.find_element(By.CSS_SELECTOR, "#pst-search-dialog input[name=q]")
+    box.send_keys("forget gate", Keys.ENTER)
+    deadline = time.monotonic() + 30
+    summary = ""
+    while not ("found" in summary or "did not match" in summary):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"search did not finish: {driver.current_url} {summary!r}")
+        time.sleep(0.2)
+        summary = driver.execute_script(
+            "const s = document.querySelector('#search-results .search-summary');"
+            "return s ? s.textContent : '';"
+        )
+    assert urlsplit(driver.current_url).path.endswith("/search.html")
+    hits = driver.execute_script(
+        "return [...document.querySelectorAll('#search-results ul.search li a')]"
+        ".map(a => new URL(a.href).pathname.replace(/^\\//, ''))"
+    )
+    if not any(p.path == LSTM_CHAPTER for p in pages):
+        pytest.skip(f"{LSTM_CHAPTER} is not in the table of contents yet (search ran: {summary.strip()})")
+    assert LSTM_CHAPTER in hits, f"searching 'forget gate' listed {hits}, not {LSTM_CHAPTER}"

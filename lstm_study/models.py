@@ -29,3 +29,25 @@ class SequenceRegressor(nn.Module):
         """Map (batch, seq_len, input_size) to the head's output."""
         output, _ = self.recurrent(x)
         return self.head(output if self.per_step else output[:, -1])
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable scalars in ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def matching_bidirectional_hidden_size(
+    recurrent_cls: type[nn.Module], input_size: int, hidden_size: int, out_features: int = 1, num_layers: int = 1
+) -> int:
+    """Hidden size per direction for which a bidirectional regressor has about as many parameters as a unidirectional one.
+
+    Both are :class:`SequenceRegressor` models (recurrent layer plus linear head) built with
+    ``recurrent_cls`` (``lstm_study.nn.LSTM``, ``torch.nn.LSTM``, ...); of the sizes
+    ``1..hidden_size`` the one whose count is closest wins, the smaller on a tie.
+    """
+    def total(size: int, bidirectional: bool) -> int:
+        layer = recurrent_cls(input_size, size, num_layers, batch_first=True, bidirectional=bidirectional)
+        return count_parameters(SequenceRegressor(layer, out_features))
+
+    target = total(hidden_size, False)
+    return min(range(1, hidden_size + 1), key=lambda size: abs(total(size, True) - target))

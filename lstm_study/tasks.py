@@ -56,3 +56,59 @@ def adding_problem(
     markers[rows, second] = 1.0
     y = (values[rows, first] + values[rows, second]).unsqueeze(1)
     return torch.stack([values, markers], dim=-1), y
+
+
+#: label of a position that has nothing to predict; ``torch.nn.functional.cross_entropy`` skips it by default
+IGNORE_INDEX = -100
+
+
+def lookahead_labels(
+    batch_size: int,
+    lookahead: int,
+    *,
+    seq_len: int = 16,
+    num_symbols: int = 4,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """One-hot random symbols; the label at position ``t`` is the symbol at ``t + lookahead``.
+
+    Returns ``x`` of shape (batch_size, seq_len, num_symbols), float one-hot, and ``y`` of shape
+    (batch_size, seq_len), long, with ``y[:, t] = argmax x[:, t + lookahead]`` and
+    :data:`IGNORE_INDEX` in the last ``lookahead`` positions, which have no later symbol to name.
+
+    The symbols are independent and uniform, so for ``lookahead >= 1`` the label at ``t`` is
+    independent of the symbols at ``0..t``: a model that reads only the past (a unidirectional
+    network) is right with probability exactly ``1 / num_symbols``, whatever it learned.
+    """
+    _positive_int("batch_size", batch_size)
+    _positive_int("lookahead", lookahead, minimum=0)
+    _positive_int("seq_len", seq_len)
+    _positive_int("num_symbols", num_symbols, minimum=2)
+    if lookahead >= seq_len:
+        raise ConfigError(
+            f"lookahead ({lookahead}) must be smaller than seq_len ({seq_len}), or no position has a label"
+        )
+    symbols = torch.randint(num_symbols, (batch_size, seq_len), generator=generator)
+    x = torch.nn.functional.one_hot(symbols, num_symbols).float()
+    y = torch.full_like(symbols, IGNORE_INDEX)
+    y[:, : seq_len - lookahead] = symbols[:, lookahead:]
+    return x, y
+
+
+def next_step_windows(series: Tensor, length: int) -> tuple[Tensor, Tensor]:
+    """Every window of ``length`` steps of a 1-D series, with the next value as the target at each step.
+
+    Returns ``x`` and ``y``, both (n_windows, length, 1), where window ``i`` holds
+    ``x[i, t] = series[i + t]`` and ``y[i, t] = series[i + t + 1]``: the sequence-to-sequence
+    layout in which a unidirectional forecaster is trained. Only the last target,
+    ``series[i + length]``, lies outside the window's inputs.
+    """
+    if not isinstance(series, Tensor) or series.dim() != 1:
+        raise ConfigError(f"series must be a 1-D tensor, got {getattr(series, 'shape', type(series).__name__)}")
+    _positive_int("length", length)
+    if series.numel() < length + 1:
+        raise ConfigError(
+            f"series has {series.numel()} values: too short for one window of {length} inputs and its next value"
+        )
+    windows = series.unfold(0, length + 1, 1)
+    return windows[:, :-1, None].clone(), windows[:, 1:, None].clone()

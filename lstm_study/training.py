@@ -85,3 +85,25 @@ def evaluate(
     model.eval()
     device = next(model.parameters()).device
     return loss_fn(model(x.to(device)), y.to(device)).item()
+
+
+def sequence_cross_entropy(logits: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:
+    """Mean cross-entropy over every labelled position of (batch, seq_len, classes) logits.
+
+    ``targets`` is (batch, seq_len) of class indices; positions holding ``ignore_index``
+    (``lstm_study.tasks.IGNORE_INDEX``) do not count.
+    """
+    return nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=ignore_index
+    )
+
+
+@torch.no_grad()
+def accuracy_by_position(model: nn.Module, x: Tensor, y: Tensor, ignore_index: int = -100) -> Tensor:
+    """Share of correct arg-max predictions at each position, shape (seq_len,); NaN where no label."""
+    model.eval()
+    device = next(model.parameters()).device
+    predicted = model(x.to(device)).argmax(-1).cpu()
+    labelled = y != ignore_index
+    correct = ((predicted == y) & labelled).sum(0).double()
+    return torch.where(labelled.any(0), correct / labelled.sum(0).clamp(min=1), torch.nan)

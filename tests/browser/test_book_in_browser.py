@@ -74,15 +74,20 @@ def _wait_loaded(driver: Any) -> None:
 
 
 def _screenshot(driver: Any, path: Path) -> None:
-    """Save the whole page (not only the viewport) as a PNG."""
-    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1}
-    shot = driver.execute_cdp_cmd(
-        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    """Save the whole page as a reader at a 1280-pixel-wide window would scroll through it."""
+    height = min(driver.execute_script("return document.documentElement.scrollHeight"), 16000)
+    width = driver.execute_script("return window.innerWidth")
+    # A window as tall as the page: the theme lays out as usual (capturing beyond the viewport
+    # instead shifts the sidebars), and the sticky header and sidebars appear once.
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
     )
-    import base64
-
-    path.write_bytes(base64.b64decode(shot["data"]))
+    try:
+        time.sleep(0.3)
+        path.write_bytes(driver.get_screenshot_as_png())
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 @pytest.fixture

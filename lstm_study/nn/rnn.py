@@ -55,9 +55,12 @@ class RNN(RecurrentBase):
     ) -> tuple[Tensor, State]:
         activation = torch.tanh if self.nonlinearity == "tanh" else torch.relu
         (h,) = state
-        outputs: list[Tensor] = [h] * projected.size(0)
-        for t in self._time_steps(projected.size(0), reverse):
-            h = activation(projected[t] + F.linear(h, weight_hh, bias_hh))
+        # unbind, not projected[t]: indexing step by step makes backward build a full-size
+        # gradient per step (quadratic in seq_len); unbind's backward is a single stack.
+        steps = projected.unbind(0)
+        outputs: list[Tensor] = [h] * len(steps)
+        for t in self._time_steps(len(steps), reverse):
+            h = activation(steps[t] + F.linear(h, weight_hh, bias_hh))
             outputs[t] = h
         return torch.stack(outputs), (h,)
 

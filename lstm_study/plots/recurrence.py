@@ -1,0 +1,39 @@
+"""Figures for chapter 1 (recurrent networks and backpropagation through time)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def plot_recall_by_lag(results: pd.DataFrame, *, ax: plt.Axes | None = None) -> Figure:
+    """Plot the variance explained (R^2) on held-out data against the recall lag."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    ax.plot(results["lag"], results["r2"], marker="o", color="C0", label="trained RNN")
+    ax.axhline(0.0, color="grey", linestyle="--", label="predicting the mean (R² = 0)")
+    ax.set_xlabel("lag: steps between the value and the moment it is asked for")
+    ax.set_ylabel("R² on held-out sequences")
+    ax.set_ylim(-0.15, 1.05)
+    ax.set_title("A tanh RNN recalls short lags and fails on long ones")
+    ax.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
+def plot_sensitivity(sensitivity: np.ndarray, lag: int | None = None, *, ax: plt.Axes | None = None) -> Figure:
+    """Plot mean |d prediction / d x_t| against the distance from the last step, log scale."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    distance = np.arange(len(sensitivity))[::-1]
+    ax.semilogy(distance, sensitivity, marker=".", color="C1")
+    if lag is not None:
+        ax.axvline(lag, color="C0", linestyle="--", label=f"the value to recall (lag {lag})")
+        ax.legend()
+    ax.set_xlabel("distance from the last step (steps back in time)")
+    ax.set_ylabel("mean |∂ prediction / ∂ x_t|")
+    ax.set_title("How much the prediction depends on each input")
+    ax.grid(alpha=0.3, which="both")
+    return ax.figure

@@ -1,0 +1,156 @@
+"""Forecast accuracy the way a forecaster reports it: scale-free, against a benchmark, with a test.
+
+MAE and RMSE are in the target's units; MASE divides the MAE by the in-sample MAE of the naive
+forecast (Hyndman and Koehler, 2006); the RMSE ratio to the random walk says at a glance who wins
+(above 1, the model loses); directional accuracy is only impressive above the share of up days;
+the Diebold-Mariano test with the Harvey-Leybourne-Newbold correction says whether a difference
+in squared error is larger than luck.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from statsmodels.tsa.stattools import diebold_mariano_test
+
+from lstm_study.errors import ConfigError, ShapeError
+
+METRICS = ("mae", "rmse", "mase", "rmse_ratio_vs_random_walk", "directional_accuracy")
+
+
+def _pair(actual: np.ndarray, forecast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return both arrays as 1-D floats of equal, non-zero length."""
+    a = np.asarray(actual, dtype=float).ravel()
+    f = np.asarray(forecast, dtype=float).ravel()
+    if a.shape != f.shape or a.size == 0:
+        raise ShapeError(f"actual and forecast need the same non-zero length, got {a.size} and {f.size}")
+    return a, f
+
+
+def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Mean absolute error."""
+    a, f = _pair(actual, forecast)
+    return float(np.mean(np.abs(a - f)))
+
+
+def rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Root mean squared error."""
+    a, f = _pair(actual, forecast)
+    return float(np.sqrt(np.mean((a - f) ** 2)))
+
+
+def naive_scale(in_sample: np.ndarray) -> float:
+    """In-sample MAE of the one-step naive forecast of the series itself: mean |y[t] - y[t-1]|."""
+    y = np.asarray(in_sample, dtype=float)
+    y = y[np.isfinite(y)]
+    if y.size < 2:
+        raise ShapeError("the MASE scale needs at least two in-sample values")
+    return float(np.mean(np.abs(np.diff(y))))
+
+
+def mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
+    """Mean absolute scaled error: the MAE divided by the in-sample naive MAE ``scale``."""
+    if not scale > 0:
+        raise ConfigError(f"the MASE scale must be positive, got {scale}")
+    return mae(actual, forecast) / scale
+
+
+def rmse_ratio(actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndarray) -> float:
+    """RMSE of ``forecast`` over RMSE of ``benchmark``: above 1, the forecast loses."""
+    return rmse(actual, forecast) / rmse(actual, benchmark)
+
+
+def directional_accuracy(actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray | float = 0.0) -> float:
+    """Share of days whose forecast move from ``reference`` has the sign of the actual move.
+
+    ``reference`` is 0 for returns and yesterday's price for prices. A forecast that never
+    calls a direction (the random walk) has no directional accuracy: NaN.
+    """
+    a, f = _pair(actual, forecast)
+    forecast_move = f - reference
+    if np.all(forecast_move == 0):
+        return float("nan")
+    return float(np.mean(np.sign(forecast_move) == np.sign(a - reference)))
+
+
+def up_share(actual: np.ndarray, reference: np.ndarray | float = 0.0) -> float:
+    """Share of days on which the actual value rose above ``reference``: what 'always up' scores."""
+    a = np.asarray(actual, dtype=float)
+    return float(np.mean(a - reference > 0))
+
+
+@dataclass(frozen=True)
+class DieboldMariano:
+    """A Diebold-Mariano test result; a negative statistic means the model's loss is lower."""
+
+    statistic: float
+    p_value: float
+    lags: int
+
+
+def diebold_mariano(actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndarray, horizon: int = 1) -> DieboldMariano:
+    """Test equal squared-error accuracy of ``forecast`` and ``benchmark`` (two-sided).
+
+    Uses ``statsmodels.tsa.stattools.diebold_mariano_test`` with the Harvey, Leybourne and Newbold
+    (1997) small-sample correction (Student t with T - 1 degrees of freedom) and its default
+    Newey-West bandwidth, ``ceil(T ** (1/3))`` lags, because squared errors of daily returns are
+    autocorrelated (volatility clusters).
+    """
+    a, f = _pair(actual, forecast)
+    _, b = _pair(actual, benchmark)
+    if np.array_equal(f, b):
+        return DieboldMariano(float("nan"), float("nan"), 0)
+    result = diebold_mariano_test(a, f, b, criterion="mse", harvey_adj=True, horizon=horizon)
+    return DieboldMariano(float(result.statistic), float(result.pvalue), int(result.lags))
+
+
+def lagged_cross_correlation(forecast: np.ndarray, actual: np.ndarray, max_lag: int = 5, difference: bool = True) -> pd.Series:
+    """Correlation of ``forecast[t]`` with ``actual[t - k]`` for k = -max_lag .. max_lag.
+
+    A forecast that is really yesterday's value peaks at k = 1. With ``difference=True`` both
+    series are first differenced: price levels correlate at about 0.99 at every lag, so only the
+    day-to-day changes show where the peak is.
+    """
+    f = np.asarray(forecast, dtype=float)
+    a = np.asarray(actual, dtype=float)
+    if f.shape != a.shape or f.ndim != 1:
+        raise ShapeError("forecast and actual must be 1-D arrays of the same length")
+    if difference:
+        f, a = np.diff(f), np.diff(a)
+    if max_lag < 0 or len(f) <= 2 * max_lag + 2:
+        raise ConfigError(f"max_lag={max_lag} needs a series longer than {2 * max_lag + 2}")
+    values = {}
+    for k in range(-max_lag, max_lag + 1):
+        if k >= 0:
+            x, y = f[k:], a[: len(a) - k]
+        else:
+            x, y = f[:k], a[-k:]
+        values[k] = float(np.corrcoef(x, y)[0, 1])
+    return pd.Series(values, name="correlation").rename_axis("lag")
+
+
+def evaluate(
+    actual: np.ndarray,
+    forecasts: Mapping[str, np.ndarray],
+    *,
+    scale: float,
+    reference: np.ndarray | float = 0.0,
+    benchmark: str = "random_walk",
+) -> pd.DataFrame:
+    """Return one row per model with MAE, RMSE, MASE, RMSE ratio to ``benchmark`` and directional accuracy."""
+    if benchmark not in forecasts:
+        raise ConfigError(f"the benchmark {benchmark!r} is not among the forecasts {list(forecasts)}")
+    rows = {
+        name: {
+            "mae": mae(actual, forecast),
+            "rmse": rmse(actual, forecast),
+            "mase": mase(actual, forecast, scale),
+            "rmse_ratio_vs_random_walk": rmse_ratio(actual, forecast, forecasts[benchmark]),
+            "directional_accuracy": directional_accuracy(actual, forecast, reference),
+        }
+        for name, forecast in forecasts.items()
+    }
+    return pd.DataFrame.from_dict(rows, orient="index")[list(METRICS)].rename_axis("model")

@@ -1,0 +1,129 @@
+"""The forecaster: ``torch.nn.LSTM`` with a linear head, trained with early stopping on a later block."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from lstm_study.errors import ConfigError
+from lstm_study.models import SequenceRegressor
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Model size and optimisation settings, fixed before any test day is seen."""
+
+    hidden_size: int = 16
+    num_layers: int = 1
+    epochs: int = 10
+    patience: int = 2
+    batch_size: int = 512
+    lr: float = 3e-3
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_size", "num_layers", "epochs", "patience", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+
+
+@dataclass
+class FitHistory:
+    """Per-epoch training and validation losses, and the epoch whose weights were kept."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+
+
+def build_model(n_features: int, config: TrainConfig, seed: int, device: torch.device) -> nn.Module:
+    """Return an LSTM regressor whose initial weights depend only on ``seed`` (on ``device``; cuDNN on a GPU)."""
+    # fork_rng keeps the caller's global random state untouched by our seeding.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        lstm = nn.LSTM(n_features, config.hidden_size, num_layers=config.num_layers, batch_first=True)
+        model = SequenceRegressor(lstm, 1)
+    return model.to(device)
+
+
+def show_progress(progress: bool | None) -> bool:
+    """Decide whether to draw progress bars: on a terminal yes, in notebooks, CI and pipes no."""
+    if progress is not None:
+        return progress
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def predict(model: nn.Module, x: np.ndarray, device: torch.device) -> np.ndarray:
+    """Run the model on windows ``x`` (n, lookback, features) and return (n,) predictions."""
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.as_tensor(x, dtype=torch.float32, device=device))
+    return out.squeeze(-1).double().cpu().numpy()
+
+
+def fit(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainConfig,
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool | None = None,
+    description: str = "epochs",
+    initial_state: dict[str, torch.Tensor] | None = None,
+) -> tuple[nn.Module, FitHistory]:
+    """Train on the training block with Adam and MSE; keep the weights of the best validation epoch.
+
+    Training stops after ``patience`` epochs without a better validation loss. The validation
+    block lies after the training block and before the test fold, so the stopping rule never
+    looks at a test day. ``initial_state`` warm-starts from an earlier fold's weights (trained
+    on earlier days only), so a retrain only has to adapt to the newest month.
+    """
+    device = torch.device(device) if isinstance(device, str) else device
+    model = build_model(x_train.shape[-1], config, seed, device)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
+    xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)
+    xv = torch.as_tensor(x_val, dtype=torch.float32, device=device)
+    yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    generator = torch.Generator().manual_seed(seed)
+    history = FitHistory()
+    best_loss, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
+    bar = tqdm(range(config.epochs), desc=description, leave=False, disable=not show_progress(progress))
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(len(xt), generator=generator).to(device)
+        total = 0.0
+        for start in range(0, len(xt), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            optimiser.zero_grad()
+            loss = nn.functional.mse_loss(model(xt[batch]).squeeze(-1), yt[batch])
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(batch)
+        history.train_loss.append(total / len(xt))
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(nn.functional.mse_loss(model(xv).squeeze(-1), yv))
+        history.val_loss.append(val_loss)
+        bar.set_postfix(val=f"{val_loss:.4f}")
+        if val_loss < best_loss:
+            best_loss, best_state, stale, history.best_epoch = val_loss, copy.deepcopy(model.state_dict()), 0, epoch
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    bar.close()
+    model.load_state_dict(best_state)
+    return model, history

@@ -1,0 +1,93 @@
+"""The backtest's outputs for people and programs: a JSON summary and a CSV of daily forecasts."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstm_study.errors import InputFileError
+from lstm_study.forecast.backtest import BacktestResult, config_dict
+
+
+def _plain(value: Any) -> Any:
+    """Turn NumPy, pandas and NaN values into what JSON can hold (NaN becomes null)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return str(value.date())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def summary(result: BacktestResult) -> dict[str, Any]:
+    """Return the JSON summary: period, per-model metrics, Diebold-Mariano, seed spread, folds."""
+    metrics = result.metrics()
+    seeds = result.seed_metrics()
+    dm = result.diebold_mariano()
+    return _plain(
+        {
+            "ticker": result.ticker,
+            "target": result.target,
+            "price_column": result.price_column,
+            "features": result.features,
+            "test_start": result.dates[0],
+            "test_end": result.dates[-1],
+            "n_test": len(result.dates),
+            "up_day_share": result.up_day_share(),
+            "models": {name: row.to_dict() for name, row in metrics.iterrows()},
+            "diebold_mariano": {
+                "statistic": dm.statistic,
+                "p_value": dm.p_value,
+                "lags": dm.lags,
+                "model": "lstm",
+                "benchmark": "random_walk",
+                "loss": "squared error",
+                "correction": "Harvey-Leybourne-Newbold (Student t, T-1 df)",
+                "note": "negative statistic: the LSTM's squared error is lower",
+            },
+            "seeds": {
+                "per_seed": [{"seed": int(seed), **row.to_dict()} for seed, row in seeds.iterrows()],
+                "rmse_ratio_vs_random_walk": {
+                    "min": seeds["rmse_ratio_vs_random_walk"].min(),
+                    "max": seeds["rmse_ratio_vs_random_walk"].max(),
+                    "std": seeds["rmse_ratio_vs_random_walk"].std(ddof=1) if len(seeds) > 1 else 0.0,
+                },
+            },
+            "mase_scale": result.scale,
+            "config": config_dict(result.config),
+            "folds": [fold.__dict__ for fold in result.folds],
+            "notes": list(result.notes),
+        }
+    )
+
+
+def write_json(result: BacktestResult, path: str | Path) -> Path:
+    """Write the summary to ``path`` as indented JSON and return the path."""
+    path = Path(path)
+    try:
+        path.write_text(json.dumps(summary(result), indent=2) + "\n")
+    except OSError as error:
+        raise InputFileError(f"cannot write the JSON summary to {path}: {error.strerror}") from None
+    return path
+
+
+def write_predictions(result: BacktestResult, path: str | Path) -> Path:
+    """Write one row per test day (Date, actual, one column per model) to ``path`` as CSV."""
+    path = Path(path)
+    frame = result.predictions()
+    frame["Date"] = frame["Date"].dt.strftime("%Y-%m-%d")
+    try:
+        frame.to_csv(path, index=False, float_format="%.10g")
+    except OSError as error:
+        raise InputFileError(f"cannot write the predictions to {path}: {error.strerror}") from None
+    return path

@@ -127,7 +127,7 @@ def _reason(ticker: str, messages: list[str]) -> str:
     """Return yfinance's logged reason for one ticker's failure, or a generic one."""
     for message in messages:
         if ticker in message and message.count("\n") == 0 and "Failed download" not in message:
-            return message
+            return message.removeprefix(f"${ticker}: ")
     return "Yahoo returned no rows"
 
 

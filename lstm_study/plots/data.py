@@ -69,7 +69,8 @@ def plot_yearly_boxes(returns: pd.DataFrame) -> Figure:
     long = returns.rename_axis("Date").reset_index().melt(id_vars="Date", var_name="Ticker", value_name="r").dropna()
     long["year"] = long["Date"].dt.year
     fig, ax = plt.subplots(figsize=(10, 4))
-    sns.boxplot(data=long, x="year", y="r", hue="Ticker", ax=ax, fliersize=1, linewidth=0.7)
+    sns.boxplot(data=long, x="year", y="r", hue="Ticker", hue_order=sorted(returns.columns), ax=ax,
+                fliersize=1, linewidth=0.7)
     ax.set_ylim(-0.15, 0.15)
     ax.set_xlabel("year")
     ax.set_ylabel("daily log return")
@@ -126,7 +127,8 @@ def plot_volatility(volatility: pd.DataFrame, window: int) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 4))
     for ticker in volatility:
         ax.plot(volatility.index, volatility[ticker], label=ticker, linewidth=0.9)
-    ax.set_ylabel(f"annualised volatility ({window}-day window)")
+    ax.set_yscale("log")  # AAPL's crash of 2000-09-29 would flatten everything else on a linear axis
+    ax.set_ylabel(f"annualised volatility ({window}-day, log scale)")
     ax.set_xlabel("date")
     ax.set_title("Volatility comes in episodes: 2000-2002, 2008-2009")
     ax.legend(ncol=4, loc="upper right")

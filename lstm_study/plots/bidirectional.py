@@ -67,6 +67,8 @@ def plot_dependence(forward: np.ndarray, backward: np.ndarray) -> Figure:
         image = ax.imshow(np.log10(np.asarray(values) + 1e-12), cmap="viridis", vmin=-6, vmax=0, origin="upper")
         ax.set_title(title)
         ax.set_xlabel("input position $s$")
+        ax.set_xticks(range(0, len(values), 2))
+        ax.set_yticks(range(0, len(values), 2))
     axes[0].set_ylabel("output position $t$")
     fig.colorbar(image, ax=axes, label="log10 |∂ output$_t$ / ∂ $x_s$|", shrink=0.85)
     return fig

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -30,23 +31,34 @@ const art = document.querySelector('article.bd-article') || document.body;
 const shown = el => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
 const artWidth = art.getBoundingClientRect().width;
 const text = el => el ? el.textContent.trim() : '';
+// Where a reader finds an element: the first line of its cell's code, else the section heading.
+const where = el => {
+  const cell = el.closest('div.cell');
+  const code = cell && cell.querySelector('div.cell_input pre');
+  const first = code && code.textContent.split('\n').find(l => l.trim() && !l.startsWith('#'));
+  if (first) return 'cell: ' + first.trim().slice(0, 70);
+  const section = el.closest('section');
+  const heading = section && section.querySelector('h1, h2, h3');
+  return 'section: ' + (heading ? heading.textContent.replace('#', '').trim() : '?');
+};
 return {
   images: [...art.querySelectorAll('img')].map(img => ({
     src: img.getAttribute('src') || '', complete: img.complete, naturalWidth: img.naturalWidth,
     alt: (img.getAttribute('alt') || '').trim(),
     caption: text(img.closest('figure') && img.closest('figure').querySelector('figcaption')),
-    shownWidth: Math.round(img.getBoundingClientRect().width)})),
+    shownWidth: Math.round(img.getBoundingClientRect().width), where: where(img)})),
   launch: [...document.querySelectorAll('.dropdown-launch-buttons a')].map(
     a => ({text: a.textContent.trim(), href: a.href})),
   downloads: [...document.querySelectorAll('.dropdown-download-buttons a')].map(
     a => ({text: a.textContent.trim(), href: a.href})),
   outputs: [...art.querySelectorAll('div.cell_output pre')].filter(shown).map(
-    pre => ({lines: pre.textContent.trimEnd().split('\n').length, head: pre.textContent.slice(0, 100)})),
+    pre => ({lines: pre.textContent.trimEnd().split('\n').length, where: where(pre),
+             wide: pre.scrollWidth > pre.clientWidth + 1})),
   wideTables: [...art.querySelectorAll('table')].filter(shown)
     .filter(t => t.getBoundingClientRect().width > artWidth + 1)
     .map(t => ({width: Math.round(t.getBoundingClientRect().width), head: t.textContent.trim().slice(0, 80)})),
-  wideCode: [...art.querySelectorAll('div.cell_input pre, div.cell_output pre')].filter(shown)
-    .filter(pre => pre.scrollWidth > pre.clientWidth + 1).map(pre => pre.textContent.slice(0, 80)),
+  wideCode: [...art.querySelectorAll('div.cell_input pre')].filter(shown)
+    .filter(pre => pre.scrollWidth > pre.clientWidth + 1).map(where),
   pageOverflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
   articleWidth: Math.round(artWidth),
   mathElements: art.querySelectorAll('.math').length,
@@ -134,11 +146,11 @@ def test_images_loaded_and_described(page: Any, report: dict[str, Any]) -> None:
         alt_is_path = alt == image["src"] or alt.lower().endswith((".png", ".svg", ".jpg", ".jpeg"))
         return bool(image["caption"]) or (bool(alt) and not alt_is_path)
 
-    mute = [i["src"] for i in report["images"] if not described(i)]
+    mute = [i["where"] for i in report["images"] if not described(i)]
     assert not mute, (
-        f"{page.path}: images with neither alt text nor a caption: {mute}. Give the figure's cell "
-        'metadata {"mystnb": {"figure": {"caption": "...", "name": "fig-..."}}} '
-        '(or {"mystnb": {"image": {"alt": "..."}}}).'
+        f"{page.path}: {len(mute)} images with neither alt text nor a caption, from {mute}. "
+        'Give each figure cell the metadata {"mystnb": {"figure": {"caption": "...", "name": '
+        '"fig-..."}, "image": {"alt": "..."}}} (jupytext: `# %% mystnb={...}`).'
     )
 
 
@@ -186,20 +198,28 @@ def test_equations_numbered_and_references_resolve(
 
 
 def test_no_horizontal_overflow(page: Any, report: dict[str, Any]) -> None:
-    """Nothing makes the page or a table wider than the article at a 1280-pixel window."""
+    """Nothing makes the page, a table or a printed output wider than the article (1280-px window)."""
     assert report["pageOverflow"] <= 1, f"{page.path} scrolls sideways by {report['pageOverflow']} px"
     assert not report["wideTables"], (
         f"{page.path}: tables wider than the {report['articleWidth']} px article: "
-        f"{report['wideTables']} (print fewer columns, or round)"
+        f"{report['wideTables']} (show fewer columns, or round)"
     )
+    wide = [o["where"] for o in report["outputs"] if o["wide"]]
+    assert not wide, (
+        f"{page.path}: printed outputs cut off at the right edge (the reader must scroll sideways), "
+        f"from {wide}: print fewer or narrower columns (about 80 characters fit)"
+    )
+    if report["wideCode"]:
+        # Long code lines scroll inside their box: worth knowing, not worth failing the book over.
+        warnings.warn(f"{page.path}: code lines wider than the box in {report['wideCode']}", stacklevel=1)
 
 
 def test_no_walls_of_output(page: Any, report: dict[str, Any]) -> None:
     """No visible cell output runs past a screenful: training logs are hidden or shortened."""
-    walls = [o for o in report["outputs"] if o["lines"] > MAX_VISIBLE_OUTPUT_LINES]
+    walls = [(o["lines"], o["where"]) for o in report["outputs"] if o["lines"] > MAX_VISIBLE_OUTPUT_LINES]
     assert not walls, (
-        f"{page.path}: outputs longer than {MAX_VISIBLE_OUTPUT_LINES} lines; tag the cell "
-        f"`hide-output` or print less: {[(w['lines'], w['head']) for w in walls]}"
+        f"{page.path}: outputs longer than {MAX_VISIBLE_OUTPUT_LINES} lines (lines, from): {walls}; "
+        "tag the cell `hide-output` or print less"
     )
 
 

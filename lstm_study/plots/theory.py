@@ -1,0 +1,114 @@
+"""Figures for chapters 2 and 3: gradient flow through time, training curves, LSTM gates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def plot_gradient_norms(
+    curves: Mapping[str, Sequence[float]],
+    *,
+    dashed: Sequence[str] = (),
+    ax: plt.Axes | None = None,
+    title: str = "How much of the loss reaches each earlier step",
+) -> Figure:
+    """Plot ``||dL/dh_t||`` against the distance ``T - t``, log scale, one line per label.
+
+    Each curve is in time order (as ``lstm_study.gradients.hidden_gradient_norms`` returns
+    it), so its last entry is drawn at distance 0. Labels listed in ``dashed`` are drawn dashed.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    for index, (label, norms) in enumerate(curves.items()):
+        values = np.asarray(norms, dtype=float)
+        distance = np.arange(len(values))[::-1]
+        style = "--" if label in dashed else "-"
+        ax.semilogy(distance, values, style, color=f"C{index}", label=label, linewidth=1.8)
+    ax.set_xlabel("distance T − t (steps back from the loss)")
+    ax.set_ylabel("‖∂L/∂h_t‖ (log scale)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(loc="best", fontsize="small", ncol=2)
+    return ax.figure
+
+
+def plot_losses(
+    losses: Mapping[str, Sequence[float]],
+    *,
+    baseline: float | None = None,
+    baseline_label: str = "baseline",
+    ax: plt.Axes | None = None,
+    title: str = "Training loss",
+    smooth: int = 1,
+) -> Figure:
+    """Plot training losses per step on a log axis; a run that stopped early ends with an x.
+
+    ``smooth`` > 1 draws a running mean over that many steps.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    for index, (label, loss) in enumerate(losses.items()):
+        values = np.asarray(loss, dtype=float)
+        if smooth > 1 and len(values) >= smooth:
+            values = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
+        steps = np.arange(len(values)) + (smooth - 1 if smooth > 1 and len(loss) >= smooth else 0)
+        ax.semilogy(steps, values, color=f"C{index}", label=label)
+        ax.plot(steps[-1:], values[-1:], marker="x", color=f"C{index}", markersize=9)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle="--", label=baseline_label)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss (MSE, log scale)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(loc="best", fontsize="small")
+    return ax.figure
+
+
+def plot_lstm_gates(
+    values: Sequence[float],
+    markers: Sequence[float],
+    gates: Mapping[str, np.ndarray],
+    *,
+    title: str = "Inside a trained LSTM on one sequence",
+) -> Figure:
+    """Draw one input sequence above heat maps of LSTM gates or states over time.
+
+    ``values`` and ``markers`` are the two input channels (seq_len,); each entry of ``gates``
+    is a (seq_len, hidden_size) array, drawn as units × time with the marked steps outlined.
+    """
+    values, markers = np.asarray(values, dtype=float), np.asarray(markers, dtype=float)
+    marked = np.flatnonzero(markers > 0.5)
+    fig, axes = plt.subplots(
+        len(gates) + 1, 1, figsize=(8, 1.6 + 1.5 * len(gates)), sharex=True, constrained_layout=True
+    )
+    steps = np.arange(len(values))
+    axes[0].bar(steps, values, width=1.0, color="lightgrey", label="value x_t")
+    axes[0].bar(marked, values[marked], width=1.0, color="C3", label="marked values")
+    axes[0].set_ylabel("input")
+    axes[0].set_ylim(0, 1)
+    axes[0].legend(loc="upper right", fontsize="small", ncol=2)
+    axes[0].set_title(title)
+    for ax, (name, array) in zip(axes[1:], gates.items()):
+        array = np.asarray(array, dtype=float)
+        symmetric = array.min() < 0
+        limit = max(abs(array.min()), abs(array.max())) if symmetric else 1.0
+        image = ax.imshow(
+            array.T,
+            aspect="auto",
+            interpolation="nearest",
+            cmap="RdBu_r" if symmetric else "viridis",
+            vmin=-limit if symmetric else 0.0,
+            vmax=limit,
+            extent=(-0.5, len(values) - 0.5, array.shape[1] - 0.5, -0.5),
+        )
+        ax.set_ylabel(f"{name}\nunit")
+        fig.colorbar(image, ax=ax, pad=0.01)
+    for ax in axes:
+        for step in marked:
+            ax.axvline(step, color="C3", linewidth=0.8, linestyle=":")
+    axes[-1].set_xlabel("time step t")
+    return fig

@@ -25,15 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fetch",
         help="download daily prices into the local cache (or read the bundled snapshot)",
-        description="Download daily prices from Yahoo Finance into the local cache, fetching only the "
+        description="Download daily prices from Yahoo Finance into the local cache, fetching only the\n"
         "dates it lacks, and print one summary line per ticker. Dates are inclusive, YYYY-MM-DD.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("tickers", nargs="+", metavar="TICKER", help="symbols as Yahoo spells them (MSFT, BRK-B, ^GSPC)")
-    parser.add_argument("--start", help="first date (default: the earliest available)")
-    parser.add_argument("--end", help="last date (default: the latest available)")
-    parser.add_argument("--data-dir", help=f"cache folder (default: ${cache.ENV_DATA_DIR} or {cache.default_data_dir()})")
+    parser.add_argument("--start", metavar="DATE", help="first date (default: the earliest available)")
+    parser.add_argument("--end", metavar="DATE", help="last date (default: the latest available)")
+    parser.add_argument("--data-dir", metavar="DIR", help=f"cache folder (default: ${cache.ENV_DATA_DIR} or {cache.default_data_dir()})")
     parser.add_argument(
         "--source",
         choices=SOURCES,

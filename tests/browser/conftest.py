@@ -29,6 +29,11 @@ SCREENSHOTS = SCREENSHOTS if SCREENSHOTS.is_absolute() else REPO / SCREENSHOTS
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 REQUIRED = os.environ.get("LSTM_STUDY_REQUIRE_BROWSER") == "1"
+# Optional: a MathJax 3 package folder (`npm pack mathjax@3.2.2`, unpacked) to typeset the math
+# offline. The book loads MathJax from this CDN address; the test server serves the local copy there.
+MATHJAX = os.environ.get("LSTM_STUDY_MATHJAX")
+MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/"
+MATHJAX_LOCAL = "/__mathjax__/"
 
 
 @dataclass(frozen=True)
@@ -109,21 +114,48 @@ def html_root() -> Path:
     return HTML_ROOT
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _BookHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the build quietly; with LSTM_STUDY_MATHJAX, points pages at the local MathJax."""
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if MATHJAX and path.startswith(MATHJAX_LOCAL):
+            self.directory = MATHJAX
+            self.path = "/" + path[len(MATHJAX_LOCAL) :]
+        elif MATHJAX and path.endswith(".html"):
+            file = Path(self.translate_path(path))
+            if file.is_file():
+                body = file.read_bytes().replace(MATHJAX_CDN.encode(), MATHJAX_LOCAL.encode())
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+        super().do_GET()
 
 
 @pytest.fixture(scope="session")
 def base_url(html_root: Path) -> Iterator[str]:
     """Serve the build over http on a free loopback port for the whole session."""
-    handler = functools.partial(_QuietHandler, directory=str(html_root))
+    handler = functools.partial(_BookHandler, directory=str(html_root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def mathjax() -> bool:
+    """Whether pages get a local MathJax, so the test can check that the math typesets."""
+    if MATHJAX and not (Path(MATHJAX) / "es5" / "tex-mml-chtml.js").exists():
+        pytest.fail(f"LSTM_STUDY_MATHJAX={MATHJAX} holds no es5/tex-mml-chtml.js", pytrace=False)
+    return bool(MATHJAX)
 
 
 @pytest.fixture(scope="session")
@@ -171,6 +203,7 @@ def driver(html_root: Path) -> Iterator[object]:
     service = Service(executable_path=CHROMEDRIVER)
     browser = webdriver.Chrome(service=service, options=options)
     browser.set_page_load_timeout(60)
+    browser.set_script_timeout(60)
     try:
         yield browser
     finally:

@@ -20,8 +20,9 @@ import yaml
 pytestmark = pytest.mark.browser
 
 # The only thing a page may load from outside the book: MathJax, which Sphinx takes from a CDN.
-# The browser resolves no host but the loopback server (see conftest), so this load always fails
-# here and its console error is expected; the math itself is checked in the page's source below.
+# The browser resolves no host but the loopback server (see conftest), so this load fails here and
+# its console error is expected, unless LSTM_STUDY_MATHJAX gives a local copy (then the math is
+# typeset and checked for MathJax errors); without it the TeX source is checked in the page.
 EXPECTED_EXTERNAL = ("https://cdn.jsdelivr.net/npm/mathjax@3/",)
 LSTM_CHAPTER = "book/03_lstm.html"
 MAX_VISIBLE_OUTPUT_LINES = 40  # longer logs belong behind `hide-output`, or printed shorter
@@ -63,6 +64,12 @@ return {
   articleWidth: Math.round(artWidth),
   mathElements: art.querySelectorAll('.math').length,
   mathTex: [...art.querySelectorAll('.math')].filter(m => /\\\(|\\\[|mjx-container/.test(m.innerHTML)).length,
+  mathTypeset: [...art.querySelectorAll('.math')].filter(m => m.querySelector('mjx-container')).length,
+  // A TeX error is an merror; an undefined macro is typeset as red text (MathJax's noundefined).
+  mathErrors: [...art.querySelectorAll('mjx-merror')].map(
+    e => (e.getAttribute('data-mjx-error') || e.textContent) + ' in ' + where(e)).concat(
+    [...art.querySelectorAll('mjx-mtext[style*="color: red"]')].map(e => 'undefined macro ' +
+      text(e.closest('mjx-container').querySelector('mjx-assistive-mml')) + ' in ' + where(e))),
   mathjaxScript: [...document.scripts].map(s => s.src).filter(src => /mathjax/i.test(src)),
   equations: [...art.querySelectorAll('div.math[id^="equation-"]')].map(
     d => ({id: d.id, number: text(d.querySelector('.eqno'))})),
@@ -73,6 +80,15 @@ return {
 """
 
 _REPORTS: dict[str, dict[str, Any]] = {}
+
+TYPESET_JS = """
+const done = arguments[arguments.length - 1];
+if (!document.querySelector('.math')) { done('no math'); return; }
+const wait = () => (window.MathJax && MathJax.startup && MathJax.startup.promise)
+  ? MathJax.startup.promise.then(() => done('typeset'), e => done('failed: ' + e))
+  : setTimeout(wait, 50);
+wait();
+"""
 
 
 def _wait_loaded(driver: Any) -> None:
@@ -103,13 +119,17 @@ def _screenshot(driver: Any, path: Path) -> None:
 
 
 @pytest.fixture
-def report(page: Any, driver: Any, base_url: str, screenshot_dir: Path) -> dict[str, Any]:
+def report(
+    page: Any, driver: Any, base_url: str, screenshot_dir: Path, mathjax: bool
+) -> dict[str, Any]:
     """Load the page once, screenshot it, and collect what the tests below check."""
     if page.path not in _REPORTS:
         driver.get_log("browser")  # drop what earlier pages logged
         driver.get(base_url + page.path)
         _wait_loaded(driver)
+        typeset = driver.execute_async_script(TYPESET_JS) if mathjax else "no MathJax here"
         facts = driver.execute_script(FACTS_JS)
+        facts["typeset"] = typeset
         facts["console"] = driver.get_log("browser")
         _screenshot(driver, screenshot_dir / f"{page.index:02d}-{Path(page.path).stem}.png")
         _REPORTS[page.path] = facts
@@ -181,12 +201,19 @@ def test_chapter_has_launch_and_download_buttons(
 
 
 def test_equations_numbered_and_references_resolve(
-    page: Any, report: dict[str, Any], html_root: Path
+    page: Any, report: dict[str, Any], html_root: Path, mathjax: bool
 ) -> None:
-    """Math is in the page for MathJax; numbered equations have numbers; {eq} links land."""
+    """Math is in the page for MathJax (and typesets without errors when MathJax is at hand);
+    numbered equations have numbers; {eq} links land on them."""
     if report["mathElements"]:
         assert report["mathjaxScript"], f"{page.path} has math but loads no MathJax"
         assert report["mathTex"] == report["mathElements"], f"{page.path}: math without TeX"
+        if mathjax:
+            assert report["typeset"] == "typeset", f"{page.path}: MathJax {report['typeset']}"
+            assert report["mathTypeset"] == report["mathElements"], (
+                f"{page.path}: {report['mathElements'] - report['mathTypeset']} formulas not typeset"
+            )
+            assert not report["mathErrors"], f"{page.path}: MathJax errors {report['mathErrors']}"
     unnumbered = [e["id"] for e in report["equations"] if not e["number"].startswith("(")]
     assert not unnumbered, f"{page.path}: labelled equations without a number: {unnumbered}"
     assert not report["unresolved"], f"{page.path}: '???' in the text (an unresolved reference)"

@@ -159,14 +159,27 @@ def _test_start_index(dates: pd.DatetimeIndex, config: BacktestConfig) -> int:
 def _check_length(n: int, first_day: int, test_start: int, config: BacktestConfig, dates: pd.DatetimeIndex) -> None:
     """Refuse a series too short for the lookback window, the training and validation blocks and a test."""
     needed_before = first_day + config.min_train_days + config.validation_days
-    if test_start < needed_before or n - test_start < 2:
+    blocks = (
+        f"{first_day} days to fill the features and a {config.lookback}-day lookback, "
+        f"{config.min_train_days} training days and {config.validation_days} validation days"
+    )
+    if config.test_start is None and test_start < needed_before:
         raise InsufficientDataError(
-            f"the series has {n} days ({dates[0].date()} to {dates[-1].date()}), but needs "
-            f"{first_day} days to fill the features and a {config.lookback}-day lookback, "
-            f"{config.min_train_days} training days and {config.validation_days} validation days "
-            f"before the test start, and at least 2 test days: at least {needed_before + 2} days; "
-            f"the test would start at day {test_start}. Use a longer series, a later test start, "
-            "or smaller --lookback"
+            f"the series has {n} days ({dates[0].date()} to {dates[-1].date()}), but needs {blocks} "
+            f"before the test, and the last {config.test_days} days to test: at least "
+            f"{needed_before + config.test_days} days. Use a longer series or a smaller --lookback"
+        )
+    if test_start < needed_before:
+        earliest = f"on or after {dates[needed_before].date()}" if needed_before < n - 1 else "later"
+        raise InsufficientDataError(
+            f"the test start {dates[test_start].date()} is day {test_start} of the series, but {blocks} "
+            f"must come before it ({needed_before} days); choose a test start {earliest}, "
+            "or a smaller --lookback"
+        )
+    if n - test_start < 2:
+        raise InsufficientDataError(
+            f"the test start {dates[test_start].date()} leaves {n - test_start} test day(s); at least 2 are "
+            f"needed: choose a test start on or before {dates[n - 2].date()}"
         )
 
 

@@ -44,6 +44,22 @@ def _listed(values: pd.Series | pd.Index, limit: int = 3) -> str:
     return ", ".join(items) + more
 
 
+COLUMNS = ("Date", "Ticker", "Open", "High", "Low", "Close", "Adj Close", "Volume")
+
+
+def _canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Accept ``date``, ``close``, ``adj_close`` and other spellings of the tidy column names."""
+    wanted = {name.lower().replace(" ", ""): name for name in COLUMNS}
+    present = set(frame.columns)
+    renames = {}
+    for column in frame.columns:
+        key = str(column).strip().lower().replace(" ", "").replace("_", "")
+        name = wanted.get(key)
+        if name is not None and name not in present and column != name:
+            renames[column] = name
+    return frame.rename(columns=renames) if renames else frame
+
+
 def _select_ticker(frame: pd.DataFrame, ticker: str | None) -> tuple[pd.DataFrame, str | None]:
     """Keep one ticker's rows of a tidy frame; refuse an ambiguous multi-ticker frame."""
     if "Ticker" not in frame.columns:
@@ -54,16 +70,35 @@ def _select_ticker(frame: pd.DataFrame, ticker: str | None) -> tuple[pd.DataFram
             raise InputDataError(f"ticker {ticker!r} is not in the table; it holds {present}")
         return frame[frame["Ticker"].astype(str) == ticker], ticker
     if len(present) > 1:
-        raise InputDataError(f"the table holds several tickers {present}; pass ticker= to choose one")
+        raise InputDataError(
+            f"the table holds several tickers {present}; choose one (ticker=..., or --ticker on the command line)"
+        )
     return frame, present[0] if present else None
+
+
+def _local_day(value: object) -> pd.Timestamp:
+    """Parse one ISO 8601 date, keeping its local calendar day when it carries a UTC offset."""
+    stamp = pd.to_datetime(value, format="ISO8601")
+    return stamp.tz_localize(None) if stamp.tz is not None else stamp
 
 
 def _parse_dates(raw: pd.Series) -> pd.DatetimeIndex:
     """Parse a Date column into timezone-naive days, with a clear error on failure."""
     try:
         dates = pd.DatetimeIndex(pd.to_datetime(raw, errors="raise"))
-    except (ValueError, TypeError) as error:
-        raise InputDataError(f"the Date column cannot be read as dates ({error}); use YYYY-MM-DD") from None
+    except (ValueError, TypeError):
+        # ISO dates whose UTC offset changes with daylight saving (a Yahoo history export) are
+        # read day by day; anything else is refused, naming its first value that is not ISO.
+        parsed = []
+        for row, value in enumerate(raw):
+            try:
+                parsed.append(_local_day(value))
+            except (ValueError, TypeError):
+                raise InputDataError(
+                    f"the Date column cannot be read as dates: row {row} holds {value!r}, and the rows do "
+                    "not share one format; write every date as YYYY-MM-DD"
+                ) from None
+        dates = pd.DatetimeIndex(parsed)
     if dates.tz is not None:
         dates = dates.tz_localize(None)
     if dates.hasnans:
@@ -102,12 +137,14 @@ def prepare_prices(frame: pd.DataFrame, *, ticker: str | None = None) -> PriceSe
 
     Needs ``Date`` and ``Close``; uses ``Adj Close`` (split- and dividend-adjusted) when present,
     because an unadjusted close jumps at every split (MSFT halved on 2003-02-18) and a model
-    would learn that jump as a crash. ``Volume`` is used as a feature when it is present and positive.
+    would learn that jump as a crash. ``Volume`` is a feature whenever the column is present;
+    missing or non-positive volumes make it neutral nearby, with a note.
     """
     if not isinstance(frame, pd.DataFrame):
         raise InputDataError(f"expected a pandas DataFrame, got {type(frame).__name__}")
-    if "Date" not in frame.columns and frame.index.name == "Date":
+    if "Date" not in frame.columns and frame.index.name is not None and str(frame.index.name).strip().lower() == "date":
         frame = frame.reset_index()
+    frame = _canonical_columns(frame)
     if "Date" not in frame.columns:
         raise InputDataError(f"the table has no 'Date' column (columns: {list(frame.columns)})")
     if "Close" not in frame.columns and "Adj Close" not in frame.columns:
@@ -142,11 +179,15 @@ def prepare_prices(frame: pd.DataFrame, *, ticker: str | None = None) -> PriceSe
             notes.append(f"'Close' moves by more than {SPLIT_SUSPECT_LOG_MOVE:.0%} in a day on {_listed(jumps)}: a split?")
     volume = None
     if "Volume" in frame.columns:
-        raw_volume = pd.to_numeric(frame["Volume"], errors="coerce").to_numpy(dtype=float)
-        if np.isfinite(raw_volume).all() and (raw_volume > 0).all():
-            volume = raw_volume
-        else:
-            notes.append("'Volume' has missing or non-positive values: it is not used as a feature")
+        # Whether volume is a feature depends on the column alone, never on its values: deciding
+        # from the whole series would let a bad value after day t change forecasts before t.
+        volume = pd.to_numeric(frame["Volume"], errors="coerce").to_numpy(dtype=float)
+        unusable = ~(np.isfinite(volume) & (volume > 0))
+        if unusable.any():
+            notes.append(
+                f"'Volume' is missing or not positive on {int(unusable.sum())} day(s): {_listed(dates[unusable])}; "
+                f"the volume feature is neutral (0) on those days and the {VOLUME_DAYS - 1} after"
+            )
     return PriceSeries(
         dates=pd.DatetimeIndex(dates, name="Date"),
         price=price_array,
@@ -186,8 +227,12 @@ def make_features(series: PriceSeries, target: str = "log-return") -> pd.DataFra
     # rolling() looks backwards only: row t uses rows t-19..t.
     frame["volatility"] = log_return.rolling(VOLATILITY_DAYS, min_periods=VOLATILITY_DAYS).std()
     if series.volume is not None:
-        log_volume = pd.Series(np.log(series.volume), index=series.dates)
-        frame["log_volume_ratio"] = log_volume - log_volume.rolling(VOLUME_DAYS, min_periods=VOLUME_DAYS).mean()
+        usable = np.isfinite(series.volume) & (series.volume > 0)
+        log_volume = pd.Series(np.log(np.where(usable, series.volume, np.nan)), index=series.dates)
+        ratio = log_volume - log_volume.rolling(VOLUME_DAYS, min_periods=VOLUME_DAYS).mean()
+        # A window touching a missing or zero volume says nothing about volume: neutral 0, not NaN.
+        ratio.iloc[VOLUME_DAYS - 1 :] = ratio.iloc[VOLUME_DAYS - 1 :].fillna(0.0)
+        frame["log_volume_ratio"] = ratio
     columns = feature_columns(target, series.volume is not None)
     out = frame[columns].copy()
     out["target"] = frame["log_return"] if target == "log-return" else frame["price"]

@@ -63,12 +63,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def read_csv(path: Path) -> pd.DataFrame:
     """Read a user's price CSV, turning a missing or unreadable file into a clear error."""
+    if path.is_dir():
+        raise InputFileError(f"{path} is a folder; --csv needs a CSV file")
     if not path.is_file():
         raise InputFileError(f"CSV file not found: {path}")
     try:
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise InputFileError(f"cannot read {path} as CSV: {str(error).strip()}") from None
+    if len(frame.columns) == 1:
+        for separator in (";", "\t", "|"):
+            if separator in str(frame.columns[0]):
+                raise InputFileError(
+                    f"{path} looks separated by {separator!r}, not commas (its header is {frame.columns[0]!r}); "
+                    "save it as a comma-separated CSV"
+                )
+    return frame
 
 
 def load(args: argparse.Namespace) -> tuple[pd.DataFrame, str | None]:
@@ -79,7 +89,8 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, str | None]:
         raise ConfigError("give --ticker (from the bundled snapshot) or --csv PATH (your own prices)")
     from lstm_study.data import load_prices  # the only place forecast touches the data layer
 
-    return load_prices([args.ticker], source="snapshot"), args.ticker
+    frame = load_prices([args.ticker], source="snapshot")
+    return frame, str(frame["Ticker"].iloc[0])  # the snapshot's spelling: msft -> MSFT
 
 
 def run(args: argparse.Namespace) -> int:

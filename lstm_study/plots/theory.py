@@ -1,4 +1,4 @@
-"""Figures for chapters 2 and 3: gradient flow through time, training curves, LSTM gates."""
+"""Figures for chapters 2 and 3: gradient flow through time, training curves, LSTM gates and units."""
 
 from __future__ import annotations
 
@@ -107,6 +107,50 @@ def plot_lstm_gates(
         )
         ax.set_ylabel(f"{name}\nunit")
         fig.colorbar(image, ax=ax, pad=0.01)
+    for ax in axes:
+        for step in marked:
+            ax.axvline(step, color="C3", linewidth=0.8, linestyle=":")
+    axes[-1].set_xlabel("time step t")
+    return fig
+
+
+def plot_lstm_unit(
+    values: Sequence[float],
+    markers: Sequence[float],
+    traces: Mapping[str, Sequence[float]],
+    *,
+    title: str = "One LSTM unit over one sequence",
+) -> Figure:
+    """Draw one input sequence above line plots of single-unit traces (gates, cell state) over time.
+
+    ``values`` and ``markers`` are the two input channels (seq_len,); each entry of ``traces`` is a
+    (seq_len,) array, drawn in its own panel with the marked steps dotted. Panels whose values lie
+    in [0, 1] (the sigmoid gates) get that range as their axis.
+    """
+    values, markers = np.asarray(values, dtype=float), np.asarray(markers, dtype=float)
+    if not traces:
+        raise ValueError("traces is empty: give at least one (seq_len,) array to draw")
+    for name, trace in traces.items():
+        if np.shape(trace) != values.shape:
+            raise ValueError(f"trace {name!r} has shape {np.shape(trace)}, expected {values.shape} like values")
+    marked = np.flatnonzero(markers > 0.5)
+    steps = np.arange(len(values))
+    fig, axes = plt.subplots(
+        len(traces) + 1, 1, figsize=(8, 1.6 + 1.2 * len(traces)), sharex=True, constrained_layout=True
+    )
+    axes[0].bar(steps, values, width=1.0, color="lightgrey", label="value x_t")
+    axes[0].bar(marked, values[marked], width=1.0, color="C3", label="marked values")
+    axes[0].set_ylabel("input")
+    axes[0].set_ylim(0, 1)
+    axes[0].legend(loc="upper right", fontsize="small", ncol=2)
+    axes[0].set_title(title)
+    for index, (ax, (name, trace)) in enumerate(zip(axes[1:], traces.items())):
+        trace = np.asarray(trace, dtype=float)
+        ax.plot(steps, trace, color=f"C{index}", linewidth=1.6)
+        if trace.min() >= 0 and trace.max() <= 1:
+            ax.set_ylim(-0.05, 1.05)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
     for ax in axes:
         for step in marked:
             ax.axvline(step, color="C3", linewidth=0.8, linestyle=":")

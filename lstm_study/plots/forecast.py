@@ -1,0 +1,123 @@
+"""Figures for chapter 7 (the predictor): forecasts against actuals, the lag-1 illusion, losses over time, seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+# One colour per model across every figure of the chapter.
+COLORS = {"actual": "0.15", "lstm": "C3", "random_walk": "C0", "drift": "C2", "mean": "C1"}
+LABELS = {"actual": "actual", "lstm": "LSTM", "random_walk": "random walk (persistence)", "drift": "drift", "mean": "mean"}
+
+
+def _label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def plot_forecast_window(
+    dates: pd.DatetimeIndex,
+    actual: np.ndarray,
+    forecasts: Mapping[str, np.ndarray],
+    *,
+    days: int = 40,
+    start: int = 0,
+    ylabel: str = "price",
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """Draw ``days`` test days from ``start``: the actual series and each forecast dated on the same day."""
+    if days < 2 or start < 0 or start + days > len(dates):
+        raise ValueError(f"a window of {days} days from {start} does not fit in {len(dates)} test days")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4))
+    window = slice(start, start + days)
+    ax.plot(dates[window], np.asarray(actual)[window], color=COLORS["actual"], lw=2, marker="o", ms=3, label="actual")
+    for name, forecast in forecasts.items():
+        ax.plot(dates[window], np.asarray(forecast)[window], color=COLORS.get(name), lw=1.5, marker=".",
+                label=f"{_label(name)} forecast")
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False)
+    ax.set_title(f"{days} test days: each forecast is drawn on the day it forecasts")
+    ax.figure.autofmt_xdate()
+    return ax.figure
+
+
+def plot_lag_correlation(correlations: Mapping[str, pd.Series], *, ax: plt.Axes | None = None) -> Figure:
+    """Bar chart of corr(forecast change on day t, actual change on day t - k) against the lag k, per model."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / max(len(correlations), 1)
+    for i, (name, series) in enumerate(correlations.items()):
+        lags = series.index.to_numpy()
+        ax.bar(lags + (i - (len(correlations) - 1) / 2) * width, series.to_numpy(), width,
+               color=COLORS.get(name), label=_label(name))
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xlabel("lag $k$ (days): forecast change on day $t$ against actual change on day $t-k$")
+    ax.set_ylabel("correlation")
+    ax.set_xticks(lags)
+    ax.legend(frameon=False)
+    ax.set_title("A forecast that only repeats yesterday peaks at lag 1; a real forecast would peak at lag 0")
+    return ax.figure
+
+
+def plot_cumulative_loss_difference(
+    dates: pd.DatetimeIndex,
+    actual: np.ndarray,
+    forecasts: Mapping[str, np.ndarray],
+    benchmark: np.ndarray,
+    *,
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """Cumulative sum of (squared error of each forecast - squared error of ``benchmark``) over the test days.
+
+    A line that falls means the forecast is gaining on the benchmark; one that rises, losing.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4))
+    actual = np.asarray(actual, dtype=float)
+    benchmark_loss = (actual - np.asarray(benchmark, dtype=float)) ** 2
+    for name, forecast in forecasts.items():
+        difference = (actual - np.asarray(forecast, dtype=float)) ** 2 - benchmark_loss
+        ax.plot(dates, np.cumsum(difference), color=COLORS.get(name), lw=1.5, label=_label(name))
+    ax.axhline(0, color=COLORS["random_walk"], lw=1, ls="--", label="random walk (reference)")
+    ax.set_ylabel("cumulative squared error\nminus the random walk's")
+    ax.legend(frameon=False)
+    ax.set_title("Below zero: ahead of the random walk so far; above: behind")
+    ax.figure.autofmt_xdate()
+    return ax.figure
+
+
+def plot_predicted_vs_actual(actual: np.ndarray, forecast: np.ndarray, *, ax: plt.Axes | None = None) -> Figure:
+    """Scatter the forecast return against the actual return, with the diagonal a perfect forecast would lie on."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5))
+    actual = np.asarray(actual, dtype=float)
+    forecast = np.asarray(forecast, dtype=float)
+    ax.scatter(actual, forecast, s=8, alpha=0.5, color=COLORS["lstm"], label="LSTM, one test day each")
+    limit = float(np.max(np.abs(actual)))
+    ax.plot([-limit, limit], [-limit, limit], color="0.5", lw=1, ls="--", label="perfect forecast")
+    ax.axhline(0, color=COLORS["random_walk"], lw=1, label="random walk (0)")
+    ax.set_xlabel("actual log return")
+    ax.set_ylabel("forecast log return")
+    ax.legend(frameon=False, loc="upper left")
+    ax.set_title("Forecast against actual returns")
+    return ax.figure
+
+
+def plot_seed_spread(seed_ratios: pd.Series, ensemble_ratio: float, *, ax: plt.Axes | None = None) -> Figure:
+    """Each seed's RMSE ratio to the random walk, the seed-averaged forecast's, and the break-even line at 1."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2))
+    seeds = np.arange(len(seed_ratios))
+    ax.scatter(seeds, seed_ratios.to_numpy(), color=COLORS["lstm"], zorder=3, label="one seed")
+    ax.axhline(ensemble_ratio, color=COLORS["lstm"], ls=":", label="average of the seeds' forecasts")
+    ax.axhline(1.0, color=COLORS["random_walk"], ls="--", label="random walk (break-even)")
+    ax.set_xticks(seeds)
+    ax.set_xlabel("seed")
+    ax.set_ylabel("RMSE / random walk's RMSE")
+    ax.legend(frameon=False, fontsize=9)
+    ax.set_title("The spread across initialisations, against the break-even line")
+    return ax.figure

@@ -21,6 +21,8 @@ from torch.nn import functional as F
 from lstm_study.errors import ConfigError, ShapeError
 
 State = tuple[Tensor, ...]
+#: one layer and direction's (weight_ih, weight_hh, bias_ih, bias_hh); the biases are None without bias
+Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
 
 
 class RecurrentBase(nn.Module):
@@ -103,7 +105,7 @@ class RecurrentBase(nn.Module):
         flat = [getattr(self, name) for name in self._flat_weights_names]
         return [flat[i : i + per_group] for i in range(0, len(flat), per_group)]
 
-    def _weights(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    def _weights(self, layer: int, direction: int) -> Weights:
         suffix = self._suffix(layer, direction)
         if self.bias:
             return (
@@ -200,6 +202,24 @@ class RecurrentBase(nn.Module):
         """
         raise NotImplementedError
 
+    def _direction(self, layer_input: Tensor, weights: Weights, state: State, reverse: bool) -> tuple[Tensor, State]:
+        """Run one direction of one layer over its whole input; a subclass may run a faster equivalent."""
+        weight_ih, weight_hh, bias_ih, bias_hh = weights
+        # The input projection has no time dependency: one matrix product for all steps.
+        projected = self._project(layer_input, weight_ih, bias_ih)
+        return self._scan(projected, state, weight_hh, bias_hh, reverse)
+
+    @staticmethod
+    def _project(layer_input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """Return ``x_t W^T + b`` for every step at once, (seq_len, batch, gates), as one matrix product."""
+        flat = layer_input.reshape(-1, layer_input.size(-1))
+        # F.linear(x, W, b) computes the same, but its backward forms dW^T as grad^T x, a product that
+        # runs several times slower on the CPU than x^T grad when the input is narrow (5 features in
+        # the predictor). With W^T made contiguous, the backward of this mm takes the fast form.
+        weight_t = weight.t().contiguous()
+        product = flat.mm(weight_t) if bias is None else torch.addmm(bias, flat, weight_t)
+        return product.view(*layer_input.shape[:-1], weight.size(0))
+
     def _layers(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         finals: list[list[Tensor]] = [[] for _ in range(self.state_count)]
         layer_input = x
@@ -207,11 +227,8 @@ class RecurrentBase(nn.Module):
             outputs = []
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
-                weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer, direction)
-                # The input projection has no time dependency: one matrix product for all steps.
-                projected = F.linear(layer_input, weight_ih, bias_ih)
-                out, last = self._scan(
-                    projected, tuple(s[index] for s in state), weight_hh, bias_hh, reverse=direction == 1
+                out, last = self._direction(
+                    layer_input, self._weights(layer, direction), tuple(s[index] for s in state), direction == 1
                 )
                 outputs.append(out)
                 for kept, tensor in zip(finals, last):

@@ -13,6 +13,12 @@ Parameter names, shapes, the initialisation and the ``forward`` contract are tor
 so ``ours.load_state_dict(torch_lstm.state_dict())`` reproduces torch's outputs and
 gradients. To read the gates out for a figure, run the forward pass inside
 :meth:`LSTM.recording_gates`.
+
+:meth:`LSTM._scan` is the loop written to be read, and autograd differentiates it. By
+default the layer runs its fast equivalent instead, :class:`lstm_study.nn.fused.FusedLSTMScan`
+(one sigmoid for all four gates, the backward pass written out by hand); the tests hold
+the two to the same outputs and gradients. Set ``lstm.fused = False`` to run the readable
+loop (also needed for second derivatives).
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import torch
 from torch import Tensor
 
 from lstm_study.errors import ConfigError
-from lstm_study.nn.base import RecurrentBase, State
+from lstm_study.nn.base import RecurrentBase, State, Weights
+from lstm_study.nn.fused import fused_lstm_scan
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class LSTM(RecurrentBase):
 
     gate_count = 4
     state_count = 2
+    #: run the hand-fused loop (True) or the readable, autograd-differentiated ``_scan`` (False)
+    fused: bool = True
 
     def __init__(
         self,
@@ -118,6 +127,20 @@ class LSTM(RecurrentBase):
         if trace:
             self._raw_traces.append(tuple(torch.stack(kept) for kept in trace))
         return torch.stack(outputs), (h, c)
+
+    def _direction(self, layer_input: Tensor, weights: Weights, state: State, reverse: bool) -> tuple[Tensor, State]:
+        """Run one direction of one layer: the fused loop, or the readable :meth:`_scan` if ``fused`` is off."""
+        if not self.fused:
+            return super()._direction(layer_input, weights, state, reverse)
+        weight_ih, weight_hh, bias_ih, bias_hh = weights
+        # Both biases act on every step alike: add them to each other once, not to every step.
+        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
+        projected = self._project(layer_input, weight_ih, bias)
+        trace: list[Tensor] | None = [] if self._recording else None
+        output, h, c = fused_lstm_scan(projected, *state, weight_hh, reverse, trace)
+        if trace is not None:
+            self._raw_traces.append(tuple(trace))
+        return output, (h, c)
 
     def forward(
         self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None

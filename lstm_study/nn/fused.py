@@ -1,0 +1,164 @@
+"""The LSTM's time loop with its backward pass written out by hand: the fast form of ``LSTM._scan``.
+
+``lstm_study.nn.LSTM._scan`` is the readable loop: autograd records about a dozen
+operations per step and replays each of them backwards. :class:`FusedLSTMScan`
+computes the same numbers with fewer, cheaper operations, organised the way cuDNN
+and oneDNN organise an LSTM:
+
+- forward: per step, one matrix product for all four gates and **one sigmoid for all
+  four gates**: the cell candidate uses ``tanh(a) = 2 sigmoid(2a) - 1`` (doubling is
+  exact in floating point, and on the CPU torch's ``tanh`` costs several times its
+  ``sigmoid``). Results go into buffers allocated once per call; nothing is recorded
+  for autograd;
+- after the loop, for all steps at once, every factor of the backward that does not
+  depend on the incoming gradient (each gate's slope times its partner in the cell
+  update), when a backward pass will follow;
+- backward: a handful of elementwise operations and two small matrix products per step,
+  running back through time, the gradient of ``W_hh`` accumulated in place.
+
+Inside, every per-step tensor is kept transposed, (features, batch): the product
+``W_hh h`` then yields the four gates as four contiguous blocks one above the other, so
+every elementwise operation of a step runs on contiguous memory (on the CPU, strided
+views of gate columns cost several times more per operation).
+
+With ``c_t = f_t c_{t-1} + i_t g_t`` and ``h_t = o_t tanh(c_t)``, ``a`` a gate's
+pre-activation, and ``dh``, ``dc`` the gradients arriving at ``h_t`` and ``c_t``:
+
+    dc  += dh * o_t (1 - tanh(c_t)^2)
+    da_i = dc * g_t       * i_t (1 - i_t)
+    da_f = dc * c_{t-1}   * f_t (1 - f_t)
+    da_g = dc * i_t       * (1 - g_t^2)
+    da_o = dh * tanh(c_t) * o_t (1 - o_t)
+    dc_{t-1} = dc * f_t,    dh_{t-1} = W_hh^T da + (gradient from the output at t-1)
+    dW_hh += da h_{t-1}^T
+
+It supports first derivatives (training); a second derivative (``create_graph=True``
+through the loop) needs the readable loop: set ``lstm.fused = False``.
+``tests/nn/test_fused.py`` checks outputs and gradients against the readable loop and
+against ``torch.nn.LSTM``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+class FusedLSTMScan(torch.autograd.Function):
+    """One direction of one LSTM layer: ``(projected, h_0, c_0, W_hh, ...) -> (output, h_n, c_n)``.
+
+    ``projected`` is (seq_len, batch, 4 * hidden): ``W_ih x_t + b_ih + b_hh`` for every
+    step, gates in torch's order i, f, g, o. ``h_0``, ``c_0`` are (batch, hidden). Call it
+    through :func:`fused_lstm_scan`.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        projected: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        weight_hh: Tensor,
+        reverse: bool,
+        keep_for_backward: bool,
+        trace: list[Tensor] | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        steps, batch, width = projected.shape
+        hidden = width // 4
+        two, minus_one = projected.new_tensor(2.0), projected.new_tensor(-1.0)
+        acts = projected.new_empty(steps, width, batch)  # i, f, g, o after their nonlinearity
+        # States in time order, one slot more than steps: the forward pass reads slot t and writes
+        # t + 1 (slot 0 holds h_0); the reverse pass reads t + 1 and writes t (slot T holds h_0).
+        hs = projected.new_empty(steps + 1, hidden, batch)
+        cs = projected.new_empty(steps + 1, hidden, batch)
+        tanh_cs = projected.new_empty(steps, hidden, batch)
+        first, read, write = (steps, 1, 0) if reverse else (0, 0, 1)
+        hs[first], cs[first] = h0.t(), c0.t()
+        # Views made once, so that the loop only computes.
+        x_t = projected.transpose(1, 2).unbind(0)
+        act_t, h_t, c_t, tanh_c_t = (x.unbind(0) for x in (acts, hs, cs, tanh_cs))
+        gates = acts.view(steps, 4, hidden, batch)
+        i_t, f_t, g_t, o_t = (x.unbind(0) for x in gates.unbind(1))
+        for t in reversed(range(steps)) if reverse else range(steps):
+            h, c, h_new, c_new = h_t[t + read], c_t[t + read], h_t[t + write], c_t[t + write]
+            torch.addmm(x_t[t], weight_hh, h, out=act_t[t])  # all four gates in one product
+            g_t[t].mul_(two)
+            act_t[t].sigmoid_()  # and one nonlinearity: tanh(a) = 2 sigmoid(2a) - 1
+            torch.addcmul(minus_one, g_t[t], two, out=g_t[t])
+            torch.mul(f_t[t], c, out=c_new).addcmul_(i_t[t], g_t[t])
+            torch.mul(o_t[t], torch.tanh(c_new, out=tanh_c_t[t]), out=h_new)
+        new, old = (slice(0, steps), slice(1, None)) if reverse else (slice(1, None), slice(0, steps))
+        if trace is not None:
+            trace.extend(x.transpose(1, 2).contiguous() for x in (*gates.unbind(1), cs[new]))
+        if keep_for_backward:
+            # Everything the backward needs that does not depend on the incoming gradient, for
+            # all steps at once: each gate's slope times its partner in c_t = f c + i g or in h_t.
+            i, f, g, o = gates.unbind(1)
+            partner = torch.addcmul(gates, gates, gates, value=-1)  # s (1 - s): the sigmoids' slope
+            torch.addcmul(torch.ones_like(g), g, g, value=-1, out=partner[:, 2])  # 1 - g^2: tanh's
+            for j, factor in enumerate((g, cs[old], i, tanh_cs)):
+                partner[:, j].mul_(factor)
+            # d h_t / d c_t = o (1 - tanh(c)^2) = o - h tanh(c), written over tanh(c)
+            c_slope = torch.addcmul(o, hs[new], tanh_cs, value=-1, out=tanh_cs)
+            ctx.save_for_backward(partner, c_slope, acts, hs[old], weight_hh)
+            ctx.reverse = reverse
+        output = hs[new].transpose(1, 2).contiguous()
+        last = 0 if reverse else steps
+        return output, hs[last].t().contiguous(), cs[last].t().contiguous()
+
+    @staticmethod
+    def backward(ctx: Any, d_output: Tensor, d_h_n: Tensor, d_c_n: Tensor):
+        if torch.is_grad_enabled():
+            # create_graph=True: these hand-written products are not themselves differentiable, and
+            # returning them as constants would make every second derivative silently wrong.
+            raise RuntimeError(
+                "the fused LSTM loop has no second derivative (backward ran with create_graph=True); "
+                "set lstm.fused = False to run the readable loop, which autograd differentiates twice"
+            )
+        partner, c_slope, acts, h_prev, weight_hh = ctx.saved_tensors
+        steps, _, hidden, batch = partner.shape
+        d_projected = d_output.new_empty(steps, batch, 4 * hidden)
+        # Each step's gate gradients are formed in a contiguous (4 hidden, batch) block, then
+        # copied, transposed, into the caller's layout.
+        d_gate = d_output.new_empty(4, hidden, batch)
+        d_flat, d_ifg, d_o = d_gate.view(4 * hidden, batch), d_gate[:3], d_gate[3]
+        part_ifg_t, part_o_t = partner[:, :3].unbind(0), partner[:, 3].unbind(0)
+        f_t = acts.view(steps, 4, hidden, batch)[:, 1].unbind(0)
+        slope_t, h_prev_t, d_out_t = c_slope.unbind(0), h_prev.unbind(0), d_output.transpose(1, 2).unbind(0)
+        d_proj_t = d_projected.transpose(1, 2).unbind(0)
+        order = range(steps) if ctx.reverse else range(steps - 1, -1, -1)  # back through time
+        weight_t = weight_hh.t()
+        d_weight = weight_hh.new_zeros(weight_hh.shape) if ctx.needs_input_grad[3] else None
+        dh = d_h_n.t() + d_out_t[order[0]]
+        dc = d_c_n.t().clone()
+        dc_wide = dc.unsqueeze(0)  # the same storage, broadcast over the i, f, g blocks
+        for n, t in enumerate(order):
+            dc.addcmul_(dh, slope_t[t])
+            torch.mul(dc_wide, part_ifg_t[t], out=d_ifg)
+            torch.mul(dh, part_o_t[t], out=d_o)
+            dc.mul_(f_t[t])
+            d_proj_t[t].copy_(d_flat)
+            if d_weight is not None:
+                d_weight.addmm_(d_flat, h_prev_t[t].t())  # dW_hh += da_t h_{t-1}^T
+            dh = torch.addmm(d_out_t[order[n + 1]], weight_t, d_flat) if n + 1 < steps else weight_t.mm(d_flat)
+        return d_projected, dh.t(), dc.t(), d_weight, None, None, None
+
+
+def fused_lstm_scan(
+    projected: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    weight_hh: Tensor,
+    reverse: bool = False,
+    trace: list[Tensor] | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run one LSTM direction over ``projected`` (seq_len, batch, 4 * hidden); return output, h_n, c_n.
+
+    ``projected`` holds ``W_ih x_t + b_ih + b_hh`` for every step, the gates in torch's order
+    i, f, g, o; ``h0``, ``c0`` are (batch, hidden). With ``trace`` a list, the gates i, f, g, o
+    and the cell state c, each (seq_len, batch, hidden) in time order, are appended to it.
+    """
+    keep = torch.is_grad_enabled() and any(t.requires_grad for t in (projected, h0, c0, weight_hh))
+    return FusedLSTMScan.apply(projected, h0, c0, weight_hh, reverse, keep, trace)

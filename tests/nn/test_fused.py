@@ -1,0 +1,153 @@
+"""The fused LSTM loop (lstm_study.nn.fused) against the readable loop and against torch.nn.LSTM."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lstm_study.nn import LSTM
+from lstm_study.nn.fused import FusedLSTMScan, fused_lstm_scan
+
+TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
+CONFIGS = [
+    dict(num_layers=1, batch_first=False, bidirectional=False),
+    dict(num_layers=1, batch_first=True, bidirectional=True),
+    dict(num_layers=3, batch_first=True, bidirectional=False),
+    dict(num_layers=2, batch_first=False, bidirectional=True),
+    dict(num_layers=2, batch_first=True, bidirectional=True, bias=False),
+]
+
+
+def _config_id(config: dict) -> str:
+    return "-".join(f"{key}={value}" for key, value in config.items())
+
+
+def _trio(dtype: torch.dtype, **config) -> tuple[LSTM, LSTM, torch.nn.LSTM]:
+    """The fused LSTM, the readable one and torch's, all with torch's weights."""
+    theirs = torch.nn.LSTM(4, 6, dtype=dtype, **config)
+    fused, readable = LSTM(4, 6, dtype=dtype, **config), LSTM(4, 6, dtype=dtype, **config)
+    fused.load_state_dict(theirs.state_dict())
+    readable.load_state_dict(theirs.state_dict())
+    readable.fused = False
+    return fused, readable, theirs
+
+
+def _run(module, x, hx, weights):
+    """Outputs and every gradient (input, initial state when given, parameters) of one weighted loss."""
+    x = x.clone().requires_grad_()
+    hx = None if hx is None else tuple(s.clone().requires_grad_() for s in hx)
+    output, (h_n, c_n) = module(x, hx)
+    ((output * weights).sum() + h_n.square().sum() + c_n.sin().sum()).backward()
+    grads = [x.grad] + ([] if hx is None else [s.grad for s in hx]) + [p.grad for p in module.parameters()]
+    return [output, h_n, c_n], grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("config", CONFIGS, ids=_config_id)
+@pytest.mark.parametrize("given_state", [False, True], ids=["default-state", "given-state"])
+def test_fused_equals_the_readable_loop_and_torch(dtype, config, given_state):
+    torch.manual_seed(0)
+    fused, readable, theirs = _trio(dtype, **config)
+    directions = 2 if config.get("bidirectional") else 1
+    x = torch.randn((5, 7, 4) if config["batch_first"] else (7, 5, 4), dtype=dtype)
+    state_shape = (config["num_layers"] * directions, 5, 6)
+    hx = (torch.randn(state_shape, dtype=dtype), torch.randn(state_shape, dtype=dtype)) if given_state else None
+    weights = torch.randn(x.shape[:-1] + (6 * directions,), dtype=dtype)
+    outs, grads = _run(fused, x, hx, weights)
+    tol = TOLERANCE[dtype]
+    for other in (readable, theirs):
+        other_outs, other_grads = _run(other, x, hx, weights)
+        for ours, reference in zip(outs + grads, other_outs + other_grads, strict=True):
+            assert ours.shape == reference.shape
+            assert (ours - reference).abs().max().item() < tol
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_gradcheck_in_double_precision(reverse):
+    torch.manual_seed(1)
+    projected = torch.randn(4, 3, 8, dtype=torch.float64, requires_grad=True)
+    h0, c0 = (torch.randn(3, 2, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    weight_hh = torch.randn(8, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda *args: fused_lstm_scan(*args, reverse=reverse), (projected, h0, c0, weight_hh)
+    )
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_one_direction_equals_the_readable_scan(reverse):
+    """The function itself, step for step against ``LSTM._scan`` (outputs, final state, all four gradients)."""
+    torch.manual_seed(2)
+    inputs = [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in ((9, 3, 20), (3, 5), (3, 5), (20, 5))]
+    projected, h0, c0, weight_hh = inputs
+    lstm = LSTM(1, 5, dtype=torch.float64)
+    readable_out, (readable_h, readable_c) = lstm._scan(projected, (h0, c0), weight_hh, None, reverse)
+    fused_out, fused_h, fused_c = fused_lstm_scan(projected, h0, c0, weight_hh, reverse)
+    results = []
+    for out, h, c in ((readable_out, readable_h, readable_c), (fused_out, fused_h, fused_c)):
+        loss = out.cos().sum() + (h * c).sum()
+        results.append([out, h, c, *torch.autograd.grad(loss, inputs)])
+    for a, b in zip(*results, strict=True):
+        assert (a - b).abs().max().item() < 1e-12
+
+
+def test_recorded_gates_match_the_readable_loop():
+    torch.manual_seed(3)
+    fused, readable, _ = _trio(torch.float64, num_layers=2, batch_first=True, bidirectional=True)
+    x = torch.randn(3, 8, 4, dtype=torch.float64)
+    traces = []
+    for module in (fused, readable):
+        with module.recording_gates() as recorded:
+            module(x)
+        traces.append(list(recorded))
+    assert len(traces[0]) == len(traces[1]) == 4
+    for a, b in zip(*traces, strict=True):
+        for name in ("i", "f", "g", "o", "c"):
+            assert getattr(a, name).shape == getattr(b, name).shape == (3, 8, 6)
+            assert (getattr(a, name) - getattr(b, name)).abs().max().item() < 1e-12, name
+
+
+def test_without_gradients_nothing_is_kept_and_outputs_agree():
+    torch.manual_seed(4)
+    fused, readable, _ = _trio(torch.float32, num_layers=2)
+    x = torch.randn(6, 2, 4)
+    with torch.no_grad():
+        output, (h_n, c_n) = fused(x)
+        expected, (h_ref, c_ref) = readable(x)
+    assert output.grad_fn is None and not output.requires_grad
+    for a, b in ((output, expected), (h_n, h_ref), (c_n, c_ref)):
+        assert (a - b).abs().max().item() < 1e-5
+
+
+def test_the_gradient_reaches_an_input_it_shares_with_later_use():
+    """Reusing the output (a residual sum) must add both paths' gradients, as autograd does."""
+    torch.manual_seed(5)
+    fused, readable, _ = _trio(torch.float64, num_layers=1)
+    x = torch.randn(5, 2, 4, dtype=torch.float64)
+    grads = []
+    for module in (fused, readable):
+        x_i = x.clone().requires_grad_()
+        output, _ = module(x_i)
+        (output + output.detach() * output).sum().backward()
+        grads.append(x_i.grad)
+    assert (grads[0] - grads[1]).abs().max().item() < 1e-12
+
+
+def test_second_derivatives_need_the_readable_loop():
+    torch.manual_seed(6)
+    fused, readable, _ = _trio(torch.float64, num_layers=1)
+    x = torch.randn(4, 2, 4, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(readable(x)[0].sum(), x, create_graph=True)
+    grad.sum().backward()  # the readable loop is differentiated by autograd, twice if asked
+    assert x.grad is not None
+    with pytest.raises(RuntimeError, match=r"fused = False"):
+        torch.autograd.grad(fused(x)[0].sum(), x, create_graph=True)
+
+
+def test_the_layer_runs_the_fused_function_by_default():
+    lstm = LSTM(4, 6)
+    assert lstm.fused is True
+    output, _ = lstm(torch.randn(3, 2, 4))
+    assert output.grad_fn.name() == f"{FusedLSTMScan.__name__}Backward"
+    lstm.fused = False
+    output, _ = lstm(torch.randn(3, 2, 4))
+    assert "FusedLSTMScan" not in output.grad_fn.name()

@@ -1,6 +1,7 @@
 # The two commands a reader needs, plus the helpers they call.
 #   make book   build the HTML book (installs everything first)
 #   make test   run the package tests and the chapter notebooks under nbval
+#   make bench  time our LSTM against torch.nn.LSTM (benchmarks/README.md)
 #   make browser-test   build the book, then read every page in headless Chromium (CI runs it too)
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -8,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test browser-test env notebooks lock clean
+.PHONY: book test browser-test bench env notebooks lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
@@ -37,6 +38,11 @@ test: $(STAMP)
 # of the table of contents; screenshots in _build/screenshots/. Skips, saying why, without a browser.
 browser-test: book
 	$(BIN)/python -m pytest tests/browser -m browser -q -ra
+
+# Time one LSTM training step, ours against torch.nn.LSTM (CPU with 2 threads, then CUDA if there
+# is a GPU); prints a table and writes benchmarks/results/<device>.json. See benchmarks/README.md.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_lstm.py
 
 # Re-execute every chapter in place (after changing a chapter or the package).
 notebooks: $(STAMP)

@@ -1,0 +1,72 @@
+"""Time one LSTM training step, ours against torch.nn.LSTM, and keep the figures.
+
+    .venv/bin/python benchmarks/bench_lstm.py              # CPU (2 threads), then CUDA if there is one
+    .venv/bin/python benchmarks/bench_lstm.py --device cpu --threads 4
+    make bench                                               # the same as the first line
+
+Prints a table per device and writes it to benchmarks/results/<device>.json
+(the appendix "Why cuDNN is fast" reads those files). See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from lstm_study.benchmark import SHAPES, check_results, format_table, run_benchmark
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="'auto' runs the CPU and, when PyTorch sees a GPU, CUDA too (default)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
+    parser.add_argument("--model", choices=["lstm", "rnn"], default="lstm",
+                        help="layer to compare with its torch.nn namesake (default lstm)")
+    parser.add_argument("--shapes", nargs="+", choices=[s.name for s in SHAPES], default=[s.name for s in SHAPES])
+    parser.add_argument("--min-run-time", type=float, default=5.0,
+                        help="seconds of timed runs per implementation and shape (default 5)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
+    parser.add_argument("--extras", action=argparse.BooleanOptionalAction, default=None,
+                        help="also time torch.compile (and CUDA graphs on CUDA); default: on for CUDA only")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="folder for <device>.json (default benchmarks/results)")
+    parser.add_argument("--no-save", action="store_true", help="print only; write no JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark on each device asked for; print and save the tables."""
+    args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda but PyTorch sees no CUDA GPU here", file=sys.stderr)
+        return 1
+    devices = {"auto": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []), "cpu": ["cpu"], "cuda": ["cuda"]}
+    shapes = [shape for shape in SHAPES if shape.name in args.shapes]
+    for device in devices[args.device]:
+        results = run_benchmark(
+            args.model, shapes, device, threads=args.threads, warmup=args.warmup,
+            min_run_time=args.min_run_time, extras=args.extras,
+        )  # fmt: skip
+        check_results(results)
+        print(format_table(results), end="\n\n", flush=True)
+        if not args.no_save:
+            args.output.mkdir(parents=True, exist_ok=True)
+            stem = device if args.model == "lstm" else f"{device}-{args.model}"
+            path = args.output / f"{stem}.json"
+            path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+            print(f"wrote {path}")
+    if args.device == "auto" and not torch.cuda.is_available():
+        print("no CUDA GPU visible to PyTorch: CUDA figures not taken")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,389 @@
+"""Timing one training step of our recurrent layers against PyTorch's, side by side.
+
+One step is what training repeats: clear the gradients, run the layer forward,
+reduce its output to a scalar and backpropagate. Both implementations run in the
+same process, on the same input, with the same thread count, and are timed with
+``torch.utils.benchmark`` (which synchronises CUDA around each block of runs):
+warm-up calls first, then the median over repeated blocks. ``benchmarks/bench_lstm.py``
+is the command-line front end; the appendix "Why cuDNN is fast" and the tests call
+:func:`run_benchmark` directly on smaller budgets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils import benchmark
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from lstm_study.errors import ConfigError
+
+#: Bump when the layout of :func:`run_benchmark`'s result changes; the tests check it.
+SCHEMA_VERSION = 1
+REFERENCE = "torch"
+#: the row of lstm_study.nn.LSTM with ``fused = False``: the loop chapter 3 prints, differentiated by autograd
+READABLE = "ours, readable loop"
+ROW_KEYS = (
+    "shape", "batch", "seq_len", "input_size", "hidden_size",
+    "implementation", "median_ms", "iqr_ms", "runs", "ratio_to_torch", "cpu_ms", "cpu_ratio_to_torch", "error",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call over timed blocks: wall-clock median and IQR, CPU-time median, call count."""
+
+    median: float
+    iqr: float
+    cpu_median: float
+    runs: int
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One benchmark problem: a batch of sequences through a single-layer recurrent layer."""
+
+    name: str
+    batch: int
+    seq_len: int
+    input_size: int
+    hidden_size: int
+
+
+#: The predictor's shape (chapter 7) and the default of PyTorch's own RNN benchmark.
+SHAPES = (
+    Shape("predictor", batch=64, seq_len=60, input_size=5, hidden_size=64),
+    Shape("pytorch-default", batch=64, seq_len=100, input_size=512, hidden_size=512),
+)
+
+
+def layer_classes(model: str) -> tuple[type[nn.Module], type[nn.Module]]:
+    """Return (ours, torch's) layer class for ``model`` ("lstm" or "rnn")."""
+    if model == "lstm":
+        from lstm_study.nn import LSTM  # imported here so the RNN benchmark runs without it
+
+        return LSTM, nn.LSTM
+    if model == "rnn":
+        from lstm_study.nn import RNN
+
+        return RNN, nn.RNN
+    raise ConfigError(f"model must be 'lstm' or 'rnn', got {model!r}")
+
+
+def training_step(layer: Callable[[Tensor], Any], x: Tensor, parameters: Iterable[nn.Parameter]) -> None:
+    """Clear gradients, run forward, sum the output and backpropagate."""
+    for parameter in parameters:
+        parameter.grad = None
+    output, _ = layer(x)
+    output.sum().backward()
+
+
+def _variants(model: str, shape: Shape, device: torch.device, extras: bool) -> dict[str, Callable[[], Any]]:
+    """Build every implementation to time at ``shape``: name -> zero-argument training step."""
+    ours_class, torch_class = layer_classes(model)
+    theirs = torch_class(shape.input_size, shape.hidden_size, device=device)
+    ours = ours_class(shape.input_size, shape.hidden_size, device=device)
+    ours.load_state_dict(theirs.state_dict())
+    generator = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(shape.seq_len, shape.batch, shape.input_size, device=device, generator=generator)
+    steps: dict[str, Callable[[], Any]] = {
+        REFERENCE: lambda: training_step(theirs, x, theirs.parameters()),
+        "ours": lambda: training_step(ours, x, ours.parameters()),
+    }
+    if getattr(ours, "fused", False):
+        # The LSTM runs its fused loop by default; time the readable loop it replaces too.
+        readable = ours_class(shape.input_size, shape.hidden_size, device=device)
+        readable.load_state_dict(theirs.state_dict())
+        readable.fused = False
+        steps[READABLE] = lambda: training_step(readable, x, readable.parameters())
+    if not extras:
+        return steps
+    # Removing per-step launch overhead: let the compiler fuse the step (and, on CUDA,
+    # replay it as one graph), or capture forward and backward as CUDA graphs by hand.
+    steps["ours + torch.compile"] = _deferred(lambda: _compiled(ours, x, "default"))
+    if device.type == "cuda":
+        steps["ours + torch.compile (CUDA graphs)"] = _deferred(lambda: _compiled(ours, x, "reduce-overhead"))
+        steps["ours + CUDA graph"] = _deferred(lambda: _graphed(ours_class, theirs, x))
+    return steps
+
+
+def _deferred(build: Callable[[], Callable[[], Any]]) -> Callable[[], Any]:
+    """Build a step on its first call, so a variant that cannot be built fails only its own row."""
+    built: list[Callable[[], Any]] = []
+
+    def step() -> Any:
+        if not built:
+            built.append(build())
+        return built[0]()
+
+    return step
+
+
+def _compiled(layer: nn.Module, x: Tensor, mode: str) -> Callable[[], Any]:
+    compiled = torch.compile(layer, mode=mode, dynamic=False)
+    return lambda: training_step(compiled, x, layer.parameters())
+
+
+def _graphed(layer_class: type[nn.Module], reference: nn.Module, x: Tensor) -> Callable[[], Any]:
+    # A separate copy: make_graphed_callables takes over the module's forward.
+    layer = layer_class(reference.input_size, reference.hidden_size, device=x.device)
+    layer.load_state_dict(reference.state_dict())
+    graphed = torch.cuda.make_graphed_callables(layer, (x,))
+    return lambda: training_step(graphed, x, layer.parameters())
+
+
+def time_steps(
+    steps: dict[str, Callable[[], Any]], *, threads: int, warmup: int, min_run_time: float, block_time: float = 0.1
+) -> dict[str, Timing | BaseException]:
+    """Time every step, interleaved: rounds of one block per step until each has run ``min_run_time`` s.
+
+    Interleaving matters on a shared machine: a burst of load from elsewhere then
+    slows every implementation alike instead of whichever happened to be running.
+    A step that raises gets its exception in place of a measurement.
+    """
+    timers: dict[str, benchmark.Timer] = {}
+    number: dict[str, int] = {}
+    outcome: dict[str, Timing | BaseException] = {}
+    # Timer.timeit(n) runs a few untimed calls before its n timed ones, so CPU time per call is
+    # CPU time over the calls actually made, counted here.
+    calls = dict.fromkeys(steps, 0)
+    for name, step in steps.items():
+
+        def counted(step: Callable[[], Any] = step, name: str = name) -> Any:
+            calls[name] += 1
+            return step()
+
+        try:
+            for _ in range(warmup):
+                step()
+            timer = benchmark.Timer(stmt="step()", globals={"step": counted}, num_threads=threads, label=name)
+            single = timer.timeit(1).median
+        except Exception as error:  # noqa: BLE001 - reported in the row, the other steps still run
+            outcome[name] = error
+            continue
+        # Blocks of about block_time seconds (shorter when the whole budget is small), at least three.
+        block = min(block_time, min_run_time / 3)
+        timers[name], number[name] = timer, max(1, round(block / max(single, 1e-9)))
+    blocks: dict[str, list[benchmark.Measurement]] = {name: [] for name in timers}
+    # CPU time of this process per call: what the work costs, whoever else shares the cores.
+    cpu: dict[str, list[float]] = {name: [] for name in timers}
+    spent = dict.fromkeys(timers, 0.0)
+    while len(blocks) and (min(spent.values()) < min_run_time or min(map(len, blocks.values())) < 3):
+        for name, timer in timers.items():
+            start, made = time.process_time(), calls[name]
+            measured = timer.timeit(number[name])
+            cpu[name].append((time.process_time() - start) / (calls[name] - made))
+            blocks[name].append(measured)
+            spent[name] += measured.median * number[name]
+    for name, measured in blocks.items():
+        (merged,) = benchmark.Measurement.merge(measured)
+        outcome[name] = Timing(merged.median, merged.iqr, statistics.median(cpu[name]), len(measured) * number[name])
+    return {name: outcome[name] for name in steps}
+
+
+class _OpCounter(TorchDispatchMode):
+    """Count the operators that compute (not views) dispatched while the mode is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: Counter[str] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's signature
+        if not func.is_view:
+            self.counts[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def count_ops(run: Callable[[], Any]) -> tuple[Counter[str], Any]:
+    """Run ``run()`` and return (operator name -> calls, its result), views not counted.
+
+    Each count is one kernel that touches memory: on a GPU, one launch. The forward and the
+    backward pass can be counted separately by calling this twice.
+    """
+    with _OpCounter() as counter:
+        result = run()
+    return counter.counts, result
+
+
+def graph_nodes(output: Tensor) -> int:
+    """Return how many autograd nodes the backward pass from ``output`` would visit."""
+    seen: set[Any] = set()
+    stack = [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(parent for parent, _ in node.next_functions)
+    return len(seen)
+
+
+def ops_per_step(layer: nn.Module, batch: int, steps: tuple[int, int] = (20, 40)) -> dict[str, float]:
+    """Operators per time step of ``layer``'s forward and backward, and autograd nodes per step.
+
+    Counted at two sequence lengths; the difference divided by the difference in steps is
+    what each step adds (the fixed costs of a call cancel).
+    """
+    totals = []
+    for length in steps:
+        x = torch.randn(length, batch, layer.input_size, generator=torch.Generator().manual_seed(0))
+        for parameter in layer.parameters():
+            parameter.grad = None
+        forward, (output, _) = count_ops(lambda: layer(x))
+        nodes = graph_nodes(output)
+        backward, _ = count_ops(lambda: output.sum().backward())
+        totals.append((sum(forward.values()), sum(backward.values()), nodes))
+    span = steps[1] - steps[0]
+    (f0, b0, n0), (f1, b1, n1) = totals
+    return {"forward": (f1 - f0) / span, "backward": (b1 - b0) / span, "autograd nodes": (n1 - n0) / span}
+
+
+def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
+    """Describe where the figures were taken: hardware, versions, thread count and date."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = _cpu_name()
+    return {
+        "device": device.type,
+        "device_name": name,
+        "threads": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        # Other processes competing for the cores slow both implementations, and threads most.
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_benchmark(
+    model: str = "lstm",
+    shapes: Iterable[Shape] = SHAPES,
+    device: torch.device | str = "cpu",
+    threads: int = 2,
+    warmup: int = 3,
+    min_run_time: float = 2.0,
+    extras: bool | None = None,
+) -> dict[str, Any]:
+    """Time one training step of ours and torch's layer at each shape; return a JSON-ready dict.
+
+    ``extras`` adds the launch-overhead variants (``torch.compile``, CUDA graphs); it
+    defaults to on for CUDA and off for the CPU, where compiling takes minutes.
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0:
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but PyTorch sees no CUDA GPU here; use 'cpu'")
+    extras = device.type == "cuda" if extras is None else extras
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        rows = []
+        for shape in shapes:
+            rows += _time_shape(model, shape, device, extras, threads, warmup, min_run_time)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": model,
+        "machine": machine_info(device, threads),
+        "settings": {"warmup": warmup, "min_run_time_s": min_run_time},
+        "rows": rows,
+    }
+
+
+def _time_shape(
+    model: str, shape: Shape, device: torch.device, extras: bool, threads: int, warmup: int, min_run_time: float
+) -> list[dict[str, Any]]:
+    torch.manual_seed(0)
+    steps = _variants(model, shape, device, extras)
+    measured = time_steps(steps, threads=threads, warmup=warmup, min_run_time=min_run_time)
+    for name in (REFERENCE, "ours"):
+        if isinstance(measured[name], BaseException):
+            raise measured[name]
+    reference = measured[REFERENCE]
+    rows = []
+    for name, result in measured.items():
+        row: dict[str, Any] = {**asdict(shape), "shape": shape.name, "implementation": name}
+        if isinstance(result, BaseException):
+            error = f"{type(result).__name__}: {result}"[:500]
+            row.update(
+                median_ms=None, iqr_ms=None, runs=0, ratio_to_torch=None, cpu_ms=None, cpu_ratio_to_torch=None,
+                error=error,
+            )  # fmt: skip
+        else:
+            row.update(
+                median_ms=result.median * 1e3, iqr_ms=result.iqr * 1e3, runs=result.runs,
+                ratio_to_torch=result.median / reference.median, cpu_ms=result.cpu_median * 1e3,
+                cpu_ratio_to_torch=result.cpu_median / reference.cpu_median, error=None,
+            )  # fmt: skip
+        rows.append({key: row[key] for key in ROW_KEYS})
+    return rows
+
+
+def check_results(results: dict[str, Any]) -> None:
+    """Raise ``ValueError`` unless ``results`` has the layout :func:`run_benchmark` returns."""
+    if results.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"schema_version must be {SCHEMA_VERSION}, got {results.get('schema_version')!r}")
+    missing = {"model", "machine", "settings", "rows"} - results.keys()
+    if missing:
+        raise ValueError(f"benchmark results lack {sorted(missing)}")
+    machine_keys = {"device", "device_name", "threads", "torch", "python", "platform", "date", "load_average_1min"}
+    if not machine_keys <= results["machine"].keys():
+        raise ValueError(f"machine lacks {sorted(machine_keys - results['machine'].keys())}")
+    if not results["rows"]:
+        raise ValueError("benchmark results hold no rows")
+    for row in results["rows"]:
+        if tuple(row) != ROW_KEYS:
+            raise ValueError(f"row keys must be {ROW_KEYS}, got {tuple(row)}")
+        if row["error"] is None and not (row["median_ms"] > 0 and row["ratio_to_torch"] > 0 and row["runs"] > 0):
+            raise ValueError(f"row without error must have positive times and ratio: {row}")
+    for shape in {row["shape"] for row in results["rows"]}:
+        names = [row["implementation"] for row in results["rows"] if row["shape"] == shape]
+        if names[:2] != [REFERENCE, "ours"]:
+            raise ValueError(f"shape {shape!r} must start with rows {REFERENCE!r} and 'ours', got {names}")
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """Render the results as a fixed-width text table, one row per shape and implementation."""
+    machine = results["machine"]
+    lines = [
+        f"{results['model'].upper()} training step (forward + backward) on {machine['device']} "
+        f"({machine['device_name']}, {machine['threads']} threads), torch {machine['torch']}, {machine['date']}",
+        f"{'shape':<16} {'B':>3} {'T':>4} {'in':>4} {'H':>4}  {'implementation':<36} {'median ms':>10} "
+        f"{'IQR ms':>8} {'runs':>5} {'x torch':>8} {'CPU ms':>9} {'x torch':>8}",
+    ]
+    for row in results["rows"]:
+        head = f"{row['shape']:<16} {row['batch']:>3} {row['seq_len']:>4} {row['input_size']:>4} {row['hidden_size']:>4}"
+        if row["error"] is not None:
+            lines.append(f"{head}  {row['implementation']:<36} failed: {row['error'][:60]}")
+            continue
+        lines.append(
+            f"{head}  {row['implementation']:<36} {row['median_ms']:>10.2f} {row['iqr_ms']:>8.2f} "
+            f"{row['runs']:>5} {row['ratio_to_torch']:>8.2f} {row['cpu_ms']:>9.2f} {row['cpu_ratio_to_torch']:>8.2f}"
+        )
+    return "\n".join(lines)

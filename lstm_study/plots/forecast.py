@@ -76,7 +76,7 @@ def plot_cumulative_loss_difference(
     A line that falls means the forecast is gaining on the benchmark; one that rises, losing.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 4))
+        _, ax = plt.subplots(figsize=(10, 4), layout="constrained")
     actual = np.asarray(actual, dtype=float)
     benchmark_loss = (actual - np.asarray(benchmark, dtype=float)) ** 2
     for name, forecast in forecasts.items():
@@ -84,7 +84,7 @@ def plot_cumulative_loss_difference(
         ax.plot(dates, np.cumsum(difference), color=COLORS.get(name), lw=1.5, label=_label(name))
     ax.axhline(0, color=COLORS["random_walk"], lw=1, ls="--", label="random walk (reference)")
     ax.set_ylabel("cumulative squared error\nminus the random walk's")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title("Below zero: ahead of the random walk so far; above: behind")
     ax.figure.autofmt_xdate()
     return ax.figure

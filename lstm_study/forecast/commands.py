@@ -21,7 +21,8 @@ examples:
   lstm-study backtest --ticker MSFT --json msft.json --predictions msft.csv
   lstm-study backtest --csv my_prices.csv --target price --json out.json --predictions out.csv
 
---csv needs columns Date and Close (Adj Close, Volume and Ticker are used when present).
+--csv needs a comma-separated file with columns Date (YYYY-MM-DD) and Close; Adj Close, Volume
+and Ticker are used when present, and column names may be in any case (date, close, adj_close).
 Metrics compare the LSTM with the random walk, drift and historical-mean baselines on the
 same test days; an RMSE ratio above 1 means the LSTM loses to the random walk.
 """

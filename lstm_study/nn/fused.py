@@ -67,7 +67,8 @@ class FusedLSTMScan(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor]:
         steps, batch, width = projected.shape
         hidden = width // 4
-        two, minus_one = projected.new_tensor(2.0), projected.new_tensor(-1.0)
+        # 0-d tensors made by a fill on the device (no host-to-device copy, so CUDA graphs can capture it)
+        two, minus_one = projected.new_full((), 2.0), projected.new_full((), -1.0)
         acts = projected.new_empty(steps, width, batch)  # i, f, g, o after their nonlinearity
         # States in time order, one slot more than steps: the forward pass reads slot t and writes
         # t + 1 (slot 0 holds h_0); the reverse pass reads t + 1 and writes t (slot T holds h_0).

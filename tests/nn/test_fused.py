@@ -77,7 +77,8 @@ def test_gradcheck_in_double_precision(reverse):
 def test_one_direction_equals_the_readable_scan(reverse):
     """The function itself, step for step against ``LSTM._scan`` (outputs, final state, all four gradients)."""
     torch.manual_seed(2)
-    inputs = [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in ((9, 3, 20), (3, 5), (3, 5), (20, 5))]
+    shapes = ((9, 3, 20), (3, 5), (3, 5), (20, 5))  # projected, h0, c0, weight_hh
+    inputs = [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in shapes]
     projected, h0, c0, weight_hh = inputs
     lstm = LSTM(1, 5, dtype=torch.float64)
     readable_out, (readable_h, readable_c) = lstm._scan(projected, (h0, c0), weight_hh, None, reverse)

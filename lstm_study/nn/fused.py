@@ -13,8 +13,9 @@ and oneDNN organise an LSTM:
 - after the loop, for all steps at once, every factor of the backward that does not
   depend on the incoming gradient (each gate's slope times its partner in the cell
   update), when a backward pass will follow;
-- backward: a handful of elementwise operations and two small matrix products per step,
-  running back through time, the gradient of ``W_hh`` accumulated in place.
+- backward: a handful of elementwise operations and one small matrix product per step,
+  running back through time; the gradient of ``W_hh``, a sum over steps, is one matrix
+  product over all steps after the loop.
 
 Inside, every per-step tensor is kept transposed, (features, batch): the product
 ``W_hh h`` then yields the four gates as four contiguous blocks one above the other, so
@@ -30,7 +31,7 @@ pre-activation, and ``dh``, ``dc`` the gradients arriving at ``h_t`` and ``c_t``
     da_g = dc * i_t       * (1 - g_t^2)
     da_o = dh * tanh(c_t) * o_t (1 - o_t)
     dc_{t-1} = dc * f_t,    dh_{t-1} = W_hh^T da + (gradient from the output at t-1)
-    dW_hh += da h_{t-1}^T
+    dW_hh = sum_t da_t h_{t-1}^T
 
 It supports first derivatives (training); a second derivative (``create_graph=True``
 through the loop) needs the readable loop: set ``lstm.fused = False``.
@@ -127,11 +128,10 @@ class FusedLSTMScan(torch.autograd.Function):
         d_flat, d_ifg, d_o = d_gate.view(4 * hidden, batch), d_gate[:3], d_gate[3]
         part_ifg_t, part_o_t = partner[:, :3].unbind(0), partner[:, 3].unbind(0)
         f_t = acts.view(steps, 4, hidden, batch)[:, 1].unbind(0)
-        slope_t, h_prev_t, d_out_t = c_slope.unbind(0), h_prev.unbind(0), d_output.transpose(1, 2).unbind(0)
+        slope_t, d_out_t = c_slope.unbind(0), d_output.transpose(1, 2).unbind(0)
         d_proj_t = d_projected.transpose(1, 2).unbind(0)
         order = range(steps) if ctx.reverse else range(steps - 1, -1, -1)  # back through time
         weight_t = weight_hh.t()
-        d_weight = weight_hh.new_zeros(weight_hh.shape) if ctx.needs_input_grad[3] else None
         dh = d_h_n.t() + d_out_t[order[0]]
         dc = d_c_n.t().clone()
         dc_wide = dc.unsqueeze(0)  # the same storage, broadcast over the i, f, g blocks
@@ -141,9 +141,13 @@ class FusedLSTMScan(torch.autograd.Function):
             torch.mul(dh, part_o_t[t], out=d_o)
             dc.mul_(f_t[t])
             d_proj_t[t].copy_(d_flat)
-            if d_weight is not None:
-                d_weight.addmm_(d_flat, h_prev_t[t].t())  # dW_hh += da_t h_{t-1}^T
             dh = torch.addmm(d_out_t[order[n + 1]], weight_t, d_flat) if n + 1 < steps else weight_t.mm(d_flat)
+        d_weight = None
+        if ctx.needs_input_grad[3]:
+            # dW_hh = sum over steps of da_t h_{t-1}^T: one product over all steps at once, which
+            # runs about twice as fast as one small product per step
+            h_rows = h_prev.transpose(1, 2).reshape(steps * batch, hidden)
+            d_weight = d_projected.view(steps * batch, 4 * hidden).t().mm(h_rows)
         return d_projected, dh.t(), dc.t(), d_weight, None, None, None
 
 

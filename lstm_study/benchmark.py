@@ -299,6 +299,7 @@ def run_benchmark(
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but PyTorch sees no CUDA GPU here; use 'cpu'")
     extras = device.type == "cuda" if extras is None else extras
+    machine = machine_info(device, threads)  # before timing: the load average as the run starts
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -310,7 +311,7 @@ def run_benchmark(
     return {
         "schema_version": SCHEMA_VERSION,
         "model": model,
-        "machine": machine_info(device, threads),
+        "machine": machine,
         "settings": {"warmup": warmup, "min_run_time_s": min_run_time},
         "rows": rows,
     }

@@ -121,33 +121,28 @@ class FusedLSTMScan(torch.autograd.Function):
             )
         partner, c_slope, acts, h_prev, weight_hh = ctx.saved_tensors
         steps, _, hidden, batch = partner.shape
-        d_projected = d_output.new_empty(steps, batch, 4 * hidden)
-        # Each step's gate gradients are formed in a contiguous (4 hidden, batch) block, then
-        # copied, transposed, into the caller's layout.
-        d_gate = d_output.new_empty(4, hidden, batch)
-        d_flat, d_ifg, d_o = d_gate.view(4 * hidden, batch), d_gate[:3], d_gate[3]
-        part_ifg_t, part_o_t = partner[:, :3].unbind(0), partner[:, 3].unbind(0)
-        f_t = acts.view(steps, 4, hidden, batch)[:, 1].unbind(0)
+        # Out-of-place operations only: autograd.functional.jacobian(vectorize=True) runs this
+        # backward under vmap, where writing batched values into plain buffers is impossible.
+        part_t, f_t = partner.unbind(0), acts.view(steps, 4, hidden, batch)[:, 1].unbind(0)
         slope_t, d_out_t = c_slope.unbind(0), d_output.transpose(1, 2).unbind(0)
-        d_proj_t = d_projected.transpose(1, 2).unbind(0)
         order = range(steps) if ctx.reverse else range(steps - 1, -1, -1)  # back through time
         weight_t = weight_hh.t()
         dh = d_h_n.t() + d_out_t[order[0]]
-        dc = d_c_n.t().clone()
-        dc_wide = dc.unsqueeze(0)  # the same storage, broadcast over the i, f, g blocks
+        dc = d_c_n.t()
+        d_gates: list[Tensor] = [dh] * steps  # step t's (4 hidden, batch) gradient, transposed
         for n, t in enumerate(order):
-            dc.addcmul_(dh, slope_t[t])
-            torch.mul(dc_wide, part_ifg_t[t], out=d_ifg)
-            torch.mul(dh, part_o_t[t], out=d_o)
-            dc.mul_(f_t[t])
-            d_proj_t[t].copy_(d_flat)
-            dh = torch.addmm(d_out_t[order[n + 1]], weight_t, d_flat) if n + 1 < steps else weight_t.mm(d_flat)
+            dc = torch.addcmul(dc, dh, slope_t[t])
+            d_gate = (part_t[t] * torch.stack((dc, dc, dc, dh))).view(4 * hidden, batch)
+            d_gates[t] = d_gate.t()
+            dc = dc * f_t[t]
+            dh = torch.addmm(d_out_t[order[n + 1]], weight_t, d_gate) if n + 1 < steps else weight_t.mm(d_gate)
+        d_projected = torch.stack(d_gates)  # (steps, batch, 4 hidden), the caller's layout
         d_weight = None
         if ctx.needs_input_grad[3]:
             # dW_hh = sum over steps of da_t h_{t-1}^T: one product over all steps at once, which
             # runs about twice as fast as one small product per step
             h_rows = h_prev.transpose(1, 2).reshape(steps * batch, hidden)
-            d_weight = d_projected.view(steps * batch, 4 * hidden).t().mm(h_rows)
+            d_weight = d_projected.reshape(steps * batch, 4 * hidden).t().mm(h_rows)
         return d_projected, dh.t(), dc.t(), d_weight, None, None, None
 
 

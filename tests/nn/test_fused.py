@@ -152,3 +152,17 @@ def test_the_layer_runs_the_fused_function_by_default():
     lstm.fused = False
     output, _ = lstm(torch.randn(3, 2, 4))
     assert "FusedLSTMScan" not in output.grad_fn.name()
+
+
+@pytest.mark.parametrize("vectorize", [False, True], ids=["loop", "vmap"])
+def test_jacobian_equals_the_readable_loops(vectorize):
+    """jacobian(vectorize=True) runs the hand-written backward under vmap (chapter 4 does)."""
+    torch.manual_seed(7)
+    fused, readable, _ = _trio(torch.float64, num_layers=2, batch_first=True, bidirectional=True)
+    x = torch.randn(2, 5, 4, dtype=torch.float64)
+    jacobians = [
+        torch.autograd.functional.jacobian(lambda inp, m=module: m(inp)[0], x, vectorize=vectorize)
+        for module in (fused, readable)
+    ]
+    assert jacobians[0].shape == (2, 5, 12, 2, 5, 4)
+    assert (jacobians[0] - jacobians[1]).abs().max().item() < 1e-12

@@ -29,7 +29,8 @@ MAX_VISIBLE_OUTPUT_LINES = 40  # longer logs belong behind `hide-output`, or pri
 
 FACTS_JS = r"""
 const art = document.querySelector('article.bd-article') || document.body;
-const shown = el => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+// An output inside a closed <details> (hide-output) is collapsed: Chromium still gives it a size.
+const shown = el => !el.closest('details:not([open])') && !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
 const artWidth = art.getBoundingClientRect().width;
 const text = el => el ? el.textContent.trim() : '';
 // Where a reader finds an element: the first line of its cell's code, else the section heading.

@@ -68,6 +68,17 @@ def plot_losses(
     return ax.figure
 
 
+
+def _draw_adding_input(ax: plt.Axes, values: np.ndarray, marked: np.ndarray, title: str) -> None:
+    """The top panel of the gate figures: the value channel as bars, the marked values in red."""
+    steps = np.arange(len(values))
+    ax.bar(steps, values, width=1.0, color="lightgrey", label="value x_t")
+    ax.bar(marked, values[marked], width=1.0, color="C3", label="marked values")
+    ax.set_ylabel("input")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper right", fontsize="small", ncol=2)
+    ax.set_title(title)
+
 def plot_lstm_gates(
     values: Sequence[float],
     markers: Sequence[float],
@@ -85,13 +96,7 @@ def plot_lstm_gates(
     fig, axes = plt.subplots(
         len(gates) + 1, 1, figsize=(8, 1.6 + 1.5 * len(gates)), sharex=True, constrained_layout=True
     )
-    steps = np.arange(len(values))
-    axes[0].bar(steps, values, width=1.0, color="lightgrey", label="value x_t")
-    axes[0].bar(marked, values[marked], width=1.0, color="C3", label="marked values")
-    axes[0].set_ylabel("input")
-    axes[0].set_ylim(0, 1)
-    axes[0].legend(loc="upper right", fontsize="small", ncol=2)
-    axes[0].set_title(title)
+    _draw_adding_input(axes[0], values, marked, title)
     for ax, (name, array) in zip(axes[1:], gates.items()):
         array = np.asarray(array, dtype=float)
         symmetric = array.min() < 0
@@ -138,12 +143,7 @@ def plot_lstm_unit(
     fig, axes = plt.subplots(
         len(traces) + 1, 1, figsize=(8, 1.6 + 1.2 * len(traces)), sharex=True, constrained_layout=True
     )
-    axes[0].bar(steps, values, width=1.0, color="lightgrey", label="value x_t")
-    axes[0].bar(marked, values[marked], width=1.0, color="C3", label="marked values")
-    axes[0].set_ylabel("input")
-    axes[0].set_ylim(0, 1)
-    axes[0].legend(loc="upper right", fontsize="small", ncol=2)
-    axes[0].set_title(title)
+    _draw_adding_input(axes[0], values, marked, title)
     for index, (ax, (name, trace)) in enumerate(zip(axes[1:], traces.items())):
         trace = np.asarray(trace, dtype=float)
         ax.plot(steps, trace, color=f"C{index}", linewidth=1.6)

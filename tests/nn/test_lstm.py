@@ -152,30 +152,6 @@ def test_recording_unbatched_input_drops_the_batch_axis():
     assert traces[0].f.shape == (9, 6)
 
 
-def test_dropout_between_layers_is_active_in_training_only():
-    torch.manual_seed(0)
-    lstm = LSTM(4, 6, num_layers=2, dropout=0.5)
-    x = torch.randn(7, 3, 4)
-    lstm.eval()
-    assert torch.equal(lstm(x)[0], lstm(x)[0])
-    lstm.train()
-    assert not torch.equal(lstm(x)[0], lstm(x)[0])
-
-
-@pytest.mark.parametrize(
-    "bad, message",
-    [
-        (torch.randn(7, 3, 5), "input_size=4"),
-        (torch.randn(2, 7, 3, 4), "3-D"),
-        (torch.randn(4), "3-D"),
-        (torch.randn(0, 3, 4), "empty"),
-    ],
-)
-def test_bad_input_raises_a_clear_error(bad, message):
-    with pytest.raises(ShapeError, match=message):
-        LSTM(4, 6)(bad)
-
-
 def test_bad_state_raises_a_clear_error():
     lstm = LSTM(4, 6, num_layers=2)
     x = torch.randn(7, 3, 4)

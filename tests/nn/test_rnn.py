@@ -82,30 +82,6 @@ def test_unbatched_input_matches_torch():
         assert _max_diff(out_a, out_b) < 1e-10 and _max_diff(h_a, h_b) < 1e-10
 
 
-def test_dropout_between_layers_is_active_in_training_only():
-    torch.manual_seed(0)
-    rnn = RNN(4, 6, num_layers=2, dropout=0.5)
-    x = torch.randn(7, 3, 4)
-    rnn.eval()
-    assert torch.equal(rnn(x)[0], rnn(x)[0])
-    rnn.train()
-    assert not torch.equal(rnn(x)[0], rnn(x)[0])
-
-
-@pytest.mark.parametrize(
-    "bad, message",
-    [
-        (torch.randn(7, 3, 5), "input_size=4"),
-        (torch.randn(2, 7, 3, 4), "3-D"),
-        (torch.randn(4), "3-D"),
-        (torch.randn(0, 3, 4), "empty"),
-    ],
-)
-def test_bad_input_raises_a_clear_error(bad, message):
-    with pytest.raises(ShapeError, match=message):
-        RNN(4, 6)(bad)
-
-
 def test_bad_state_raises_a_clear_error():
     rnn = RNN(4, 6, num_layers=2)
     with pytest.raises(ShapeError, match=r"expected hidden state of shape \(2, 3, 6\)"):

@@ -26,7 +26,8 @@ from torch import Tensor, nn
 from torch.utils import benchmark
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from lstm_study.errors import ConfigError
+from lstm_study.errors import ConfigError, check_int
+from lstm_study.runtime import resolve_device
 
 #: Bump when the layout of :func:`run_benchmark`'s result changes; the tests check it.
 SCHEMA_VERSION = 1
@@ -293,11 +294,8 @@ def run_benchmark(
     ``extras`` adds the launch-overhead variants (``torch.compile``, CUDA graphs); it
     defaults to on for CUDA and off for the CPU, where compiling takes minutes.
     """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0:
-        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but PyTorch sees no CUDA GPU here; use 'cpu'")
+    check_int("threads", threads)
+    device = resolve_device(device)
     extras = device.type == "cuda" if extras is None else extras
     machine = machine_info(device, threads)  # before timing: the load average as the run starts
     previous_threads = torch.get_num_threads()

@@ -31,10 +31,8 @@ def _adf(values: np.ndarray, lags: int) -> tuple:
     """Run a fixed-lag ADF regression; return statsmodels' classic result tuple."""
     from statsmodels.tsa.stattools import adfuller
 
-    try:  # statsmodels >= 0.15 warns unless the result type is chosen
-        return adfuller(values, maxlag=lags, autolag=None, regression="c", result_object=False)
-    except TypeError:  # older statsmodels: the tuple is the only result type
-        return adfuller(values, maxlag=lags, autolag=None, regression="c")
+    # statsmodels >= 0.15 warns unless the result type is chosen
+    return adfuller(values, maxlag=lags, autolag=None, regression="c", result_object=False)
 
 
 def stationarity(series: pd.Series, lags: int = 5) -> dict[str, float]:

@@ -20,6 +20,12 @@ class ConfigError(LSTMStudyError, ValueError):
     """An argument or option is out of range or inconsistent with another."""
 
 
+def check_int(name: str, value: object, minimum: int = 1) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an ``int`` (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
 # --- Data (lstm_study.data): fetching, caching and loading prices --------------------------------
 
 
@@ -57,6 +63,10 @@ class CacheCorruptError(DataError, OSError):
 
 class DataWarning(UserWarning):
     """Something about the data the caller should know but that does not stop the call."""
+
+
+class OfflineFallbackWarning(DataWarning):
+    """``source="auto"`` could not reach Yahoo Finance and used the cache or the snapshot instead."""
 
 
 # --- Forecasting (lstm_study.forecast): inputs, splits, walk-forward ----------------------------

@@ -5,12 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lstm_study.errors import ConfigError
-
-
-def _positive_int(name: str, value: int, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+from lstm_study.errors import ConfigError, check_int
 
 
 def delayed_recall(
@@ -22,10 +17,10 @@ def delayed_recall(
     ``y = x[:, seq_len - 1 - lag, 0]``. ``seq_len`` defaults to ``lag + 5``. Predicting 0 (the
     mean) scores MSE 1/3, the variance of U(-1, 1): the baseline a model must beat.
     """
-    _positive_int("batch_size", batch_size)
-    _positive_int("lag", lag, minimum=0)
+    check_int("batch_size", batch_size)
+    check_int("lag", lag, minimum=0)
     seq_len = lag + 5 if seq_len is None else seq_len
-    _positive_int("seq_len", seq_len)
+    check_int("seq_len", seq_len)
     if lag >= seq_len:
         raise ConfigError(f"lag ({lag}) must be smaller than seq_len ({seq_len})")
     x = torch.rand(batch_size, seq_len, 1, generator=generator) * 2 - 1
@@ -44,8 +39,8 @@ def adding_problem(
     sum of the two marked values. Predicting the constant 1 scores MSE 1/6 (about 0.167),
     the variance of a sum of two U(0, 1): the baseline a model must beat.
     """
-    _positive_int("batch_size", batch_size)
-    _positive_int("seq_len", seq_len, minimum=2)
+    check_int("batch_size", batch_size)
+    check_int("seq_len", seq_len, minimum=2)
     half = seq_len // 2
     values = torch.rand(batch_size, seq_len, generator=generator)
     first = torch.randint(0, half, (batch_size,), generator=generator)
@@ -80,10 +75,10 @@ def lookahead_labels(
     independent of the symbols at ``0..t``: a model that reads only the past (a unidirectional
     network) is right with probability exactly ``1 / num_symbols``, whatever it learned.
     """
-    _positive_int("batch_size", batch_size)
-    _positive_int("lookahead", lookahead, minimum=0)
-    _positive_int("seq_len", seq_len)
-    _positive_int("num_symbols", num_symbols, minimum=2)
+    check_int("batch_size", batch_size)
+    check_int("lookahead", lookahead, minimum=0)
+    check_int("seq_len", seq_len)
+    check_int("num_symbols", num_symbols, minimum=2)
     if lookahead >= seq_len:
         raise ConfigError(
             f"lookahead ({lookahead}) must be smaller than seq_len ({seq_len}), or no position has a label"
@@ -105,7 +100,7 @@ def next_step_windows(series: Tensor, length: int) -> tuple[Tensor, Tensor]:
     """
     if not isinstance(series, Tensor) or series.dim() != 1:
         raise ConfigError(f"series must be a 1-D tensor, got {getattr(series, 'shape', type(series).__name__)}")
-    _positive_int("length", length)
+    check_int("length", length)
     if series.numel() < length + 1:
         raise ConfigError(
             f"series has {series.numel()} values: too short for one window of {length} inputs and its next value"

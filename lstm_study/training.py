@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm  # not tqdm.auto: without ipywidgets it warns in every notebook that imports this
 
-from lstm_study.errors import ConfigError
+from lstm_study.errors import ConfigError, check_int
 
 BatchMaker = Callable[[int], tuple[Tensor, Tensor]]
 
@@ -49,8 +49,8 @@ def train(
     With ``clip_norm`` set, the gradient is rescaled to that norm when it is larger
     (Pascanu et al., 2013, algorithm 1). Batches are moved to the model's device.
     """
-    if steps < 1 or batch_size < 1:
-        raise ConfigError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
+    check_int("steps", steps)
+    check_int("batch_size", batch_size)
     optimisers = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
     if optimizer not in optimisers:
         raise ConfigError(f"optimizer must be one of {sorted(optimisers)}, got {optimizer!r}")

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from lstm_study.data import cache, query
 from lstm_study.data.sources import SOURCES, load_prices
-from lstm_study.errors import DataWarning, NetworkError, NoDataError
+from lstm_study.errors import DataWarning, NetworkError, NoDataError, OfflineFallbackWarning
 
 EPILOG = """examples:
   lstm-study fetch MSFT AAPL                       Yahoo Finance into the cache (offline: the snapshot)
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         for warning in caught:
             text = str(warning.message)
-            if "unreachable" in text:  # the offline fallback is said once, not once per ticker
+            if issubclass(warning.category, OfflineFallbackWarning):  # said once, not once per ticker
                 text = "Yahoo Finance is unreachable; using offline data (each line says where it came from)"
             if text not in notes:
                 notes.add(text)

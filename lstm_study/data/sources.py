@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from lstm_study.data import cache, query, schema, snapshot, yahoo
-from lstm_study.errors import ConfigError, DataWarning, NetworkError, NoDataError
+from lstm_study.errors import ConfigError, DataWarning, NetworkError, NoDataError, OfflineFallbackWarning
 
 SOURCES: tuple[str, ...] = ("auto", "snapshot", "cache", "yahoo")
 # Rows re-fetched before the last cached day: settled days that reveal a re-adjusted history.
@@ -157,7 +157,7 @@ def _load_auto(symbols, start, end, data_dir) -> pd.DataFrame:
     # One message per call, whatever the number of tickers.
     warnings.warn(
         f"Yahoo Finance is unreachable; using {' and '.join(origins)}. Pass source='snapshot' to silence this.",
-        DataWarning,
+        OfflineFallbackWarning,
         stacklevel=3,
     )
     parts = dict(cached)

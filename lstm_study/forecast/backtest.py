@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from lstm_study.errors import ConfigError, InsufficientDataError
+from lstm_study.errors import ConfigError, InsufficientDataError, check_int
 from lstm_study.forecast import baselines as base
 from lstm_study.forecast.metrics import DieboldMariano, diebold_mariano, evaluate, naive_scale, up_share
-from lstm_study.forecast.model import TrainConfig, fit, predict, show_progress
+from lstm_study.forecast.model import TrainConfig, fit, predict
 from lstm_study.forecast.scaling import FoldScaler
 from lstm_study.forecast.windows import (
     PriceSeries,
@@ -56,8 +56,7 @@ class BacktestConfig:
     def __post_init__(self) -> None:
         check_target(self.target)
         for name in ("lookback", "test_days", "retrain_every", "validation_days", "min_train_days", "seeds"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+            check_int(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,9 @@ def _test_start_index(dates: pd.DatetimeIndex, config: BacktestConfig) -> int:
     try:
         start = pd.Timestamp(config.test_start)
     except (ValueError, TypeError):
-        raise ConfigError(f"test start {config.test_start!r} is not a date; use YYYY-MM-DD") from None
+        start = pd.NaT
+    if pd.isna(start):  # pandas reads "" and "NaT" as a missing date rather than refusing them
+        raise ConfigError(f"test start {config.test_start!r} is not a date; use YYYY-MM-DD")
     if start.tz is not None:
         start = start.tz_localize(None)
     first, last = dates[0], dates[-1]
@@ -207,7 +208,7 @@ def walk_forward(
     seed_forecasts = np.full((config.seeds, n - test_start), np.nan)
     folds: list[FoldRecord] = []
     states: list[dict | None] = [None] * config.seeds
-    bar = tqdm(fold_starts, desc=f"{series.ticker or 'series'} folds", disable=not show_progress(progress))
+    bar = tqdm(fold_starts, desc=f"{series.ticker or 'series'} folds", disable=None if progress is None else not progress)
     for k, start in enumerate(bar):
         end = min(start + config.retrain_every, n)
         validation_start = start - config.validation_days

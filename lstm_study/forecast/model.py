@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,8 +10,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from lstm_study.errors import ConfigError
+from lstm_study.errors import ConfigError, check_int
 from lstm_study.models import SequenceRegressor
+from lstm_study.runtime import resolve_device
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "num_layers", "epochs", "patience", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+            check_int(name, getattr(self, name))
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
 
@@ -51,13 +50,6 @@ def build_model(n_features: int, config: TrainConfig, seed: int, device: torch.d
         lstm = nn.LSTM(n_features, config.hidden_size, num_layers=config.num_layers, batch_first=True)
         model = SequenceRegressor(lstm, 1)
     return model.to(device)
-
-
-def show_progress(progress: bool | None) -> bool:
-    """Decide whether to draw progress bars: on a terminal yes, in notebooks, CI and pipes no."""
-    if progress is not None:
-        return progress
-    return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 def predict(model: nn.Module, x: np.ndarray, device: torch.device) -> np.ndarray:
@@ -88,7 +80,7 @@ def fit(
     looks at a test day. ``initial_state`` warm-starts from an earlier fold's weights (trained
     on earlier days only), so a retrain only has to adapt to the newest month.
     """
-    device = torch.device(device) if isinstance(device, str) else device
+    device = resolve_device(device)
     model = build_model(x_train.shape[-1], config, seed, device)
     if initial_state is not None:
         model.load_state_dict(initial_state)
@@ -100,7 +92,7 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     history = FitHistory()
     best_loss, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
-    bar = tqdm(range(config.epochs), desc=description, leave=False, disable=not show_progress(progress))
+    bar = tqdm(range(config.epochs), desc=description, leave=False, disable=None if progress is None else not progress)  # None: tqdm draws on a terminal only
     for epoch in bar:
         model.train()
         order = torch.randperm(len(xt), generator=generator).to(device)

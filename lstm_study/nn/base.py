@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lstm_study.errors import ConfigError, ShapeError
+from lstm_study.errors import ConfigError, ShapeError, check_int
 
 State = tuple[Tensor, ...]
 #: one layer and direction's (weight_ih, weight_hh, bias_ih, bias_hh); the biases are None without bias
@@ -47,8 +47,7 @@ class RecurrentBase(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, value)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
             raise ConfigError(f"dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:

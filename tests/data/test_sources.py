@@ -16,6 +16,7 @@ from lstm_study.errors import (
     InvalidTickerError,
     NetworkError,
     NoDataError,
+    OfflineFallbackWarning,
 )
 
 from .conftest import make_prices
@@ -64,6 +65,7 @@ def test_auto_falls_back_to_the_snapshot_saying_so_once(tmp_path):
         frame = load_prices(["MSFT", "IBM", "AAPL"], "2005-01-01", "2005-01-31", data_dir=tmp_path)
     messages = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
     assert len(messages) == 1 and "unreachable" in messages[0] and "snapshot" in messages[0]
+    assert [w.category for w in caught if issubclass(w.category, DataWarning)] == [OfflineFallbackWarning]
     pd.testing.assert_frame_equal(frame, load_prices(["MSFT", "IBM", "AAPL"], "2005-01-01", "2005-01-31", source="snapshot"))
 
 

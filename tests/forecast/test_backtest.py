@@ -36,8 +36,20 @@ def test_test_start_is_a_date_inside_the_data(prices):
         walk_forward(prices, tiny_config(test_start="2030-01-01"), progress=False)
     with pytest.raises(ConfigError, match="not a date"):
         walk_forward(prices, tiny_config(test_start="soon"), progress=False)
+    with pytest.raises(ConfigError, match="not a date"):  # pandas would read "" as NaT
+        walk_forward(prices, tiny_config(test_start=""), progress=False)
     result = walk_forward(prices, tiny_config(test_start=prices["Date"][390]), progress=False)
     assert result.dates[0] == prices["Date"][390] and len(result.dates) == 10
+
+
+@pytest.mark.parametrize("option", [dict(lookback=2.5), dict(seeds=True), dict(retrain_every=0)])
+def test_counts_must_be_whole_numbers(option):
+    from lstm_study.forecast.backtest import BacktestConfig
+
+    with pytest.raises(ConfigError, match="must be an integer >= 1"):
+        BacktestConfig(**option)
+    with pytest.raises(ConfigError, match="hidden_size must be an integer"):
+        TrainConfig(hidden_size=2.5)
 
 
 def test_too_short_a_series_says_how_much_is_needed(prices):

@@ -74,14 +74,20 @@ def plot_dependence(forward: np.ndarray, backward: np.ndarray) -> Figure:
     return fig
 
 
+def _lines_by_position(results: pd.DataFrame, column: str, ax: plt.Axes | None) -> plt.Axes:
+    """One line of ``column`` against ``position`` per model, in the order the models first appear."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    for index, (model, rows) in enumerate(results.groupby("model", sort=False)):
+        ax.plot(rows["position"], rows[column], marker="o", color=f"C{index}", label=model)
+    return ax
+
+
 def plot_accuracy_by_position(
     results: pd.DataFrame, chance: float, *, lookahead: int | None = None, ax: plt.Axes | None = None
 ) -> Figure:
     """Accuracy at each position per model (columns ``position, model, accuracy``), with the chance level."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4))
-    for index, (model, rows) in enumerate(results.groupby("model", sort=False)):
-        ax.plot(rows["position"], rows["accuracy"], marker="o", color=f"C{index}", label=model)
+    ax = _lines_by_position(results, "accuracy", ax)
     ax.axhline(chance, color="grey", linestyle="--", label=f"chance for any past-only model ({chance:.2f})")
     if lookahead:
         last = results["position"].max()
@@ -97,10 +103,7 @@ def plot_accuracy_by_position(
 
 def plot_leak_by_position(results: pd.DataFrame, *, ax: plt.Axes | None = None) -> Figure:
     """Error relative to the mean forecast at each position (columns ``position, model, relative_mse``)."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4))
-    for index, (model, rows) in enumerate(results.groupby("model", sort=False)):
-        ax.plot(rows["position"], rows["relative_mse"], marker="o", color=f"C{index}", label=model)
+    ax = _lines_by_position(results, "relative_mse", ax)
     last = results["position"].max()
     ax.axhline(1.0, color="grey", linestyle="--", label="forecasting the training mean")
     ax.axvspan(last - 0.5, last + 0.5, color="0.9", label="target beyond the window: a real forecast")

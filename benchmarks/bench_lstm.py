@@ -4,8 +4,12 @@
     .venv/bin/python benchmarks/bench_lstm.py --device cpu --threads 4
     make bench                                               # the same as the first line
 
-Prints a table per device and writes it to benchmarks/results/<device>.json
-(the appendix "Why cuDNN is fast" reads those files). See benchmarks/README.md.
+Prints a table per device and writes it to benchmarks/results/<name>.json, the name made of
+the device, the CPU (or GPU) and torch's CPU capability, for example cpu-amd-epyc-avx512.json,
+so that figures from different machines sit side by side. Before timing it records the CPU
+model, the vector kernels torch runs and the load average; on a busy machine (1-minute load
+above 0.3 per core) it warns loudly and marks the file (``"busy": true``, ``-busy`` in its
+name). See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from lstm_study.benchmark import SHAPES, check_results, format_table, run_benchmark
+from lstm_study.benchmark import SHAPES, busy_warning, check_results, format_table, results_name, run_benchmark
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -37,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--extras", action=argparse.BooleanOptionalAction, default=None,
                         help="also time torch.compile (and CUDA graphs on CUDA); default: on for CUDA only")
     parser.add_argument("--output", type=Path, default=RESULTS,
-                        help="folder for <device>.json (default benchmarks/results)")
+                        help="folder for <name>.json (default benchmarks/results)")
     parser.add_argument("--no-save", action="store_true", help="print only; write no JSON")
     return parser.parse_args(argv)
 
@@ -56,12 +60,16 @@ def main(argv: list[str] | None = None) -> int:
             min_run_time=args.min_run_time, extras=args.extras,
         )  # fmt: skip
         check_results(results)
+        warning = busy_warning(results["machine"])
+        if warning:
+            print(f"\n{'!' * 78}\n{warning}\n{'!' * 78}\n", file=sys.stderr, flush=True)
         print(format_table(results), end="\n\n", flush=True)
         if not args.no_save:
             args.output.mkdir(parents=True, exist_ok=True)
-            stem = device if args.model == "lstm" else f"{device}-{args.model}"
-            path = args.output / f"{stem}.json"
-            path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+            path = args.output / f"{results_name(results)}.json"
+            temporary = path.with_name(f".{path.name}.tmp")
+            temporary.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+            temporary.replace(path)  # atomic: a killed run leaves the previous file whole
             print(f"wrote {path}")
     if args.device == "auto" and not torch.cuda.is_available():
         print("no CUDA GPU visible to PyTorch: CUDA figures not taken")

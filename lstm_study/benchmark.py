@@ -12,15 +12,19 @@ is the command-line front end; the appendix "Why cuDNN is fast" and the tests ca
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
+import re
 import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import Tensor, nn
 from torch.utils import benchmark
@@ -30,7 +34,15 @@ from lstm_study.errors import ConfigError, check_int
 from lstm_study.runtime import resolve_device
 
 #: Bump when the layout of :func:`run_benchmark`'s result changes; the tests check it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: A machine whose 1-minute load average, per core, exceeds this when timing starts is busy:
+#: other work competes for the cores and the ratios are not to be trusted (see benchmarks/README.md).
+BUSY_LOAD_PER_CORE = 0.3
+#: What :func:`machine_info` records; :func:`check_results` requires every key.
+MACHINE_KEYS = (
+    "device", "device_name", "cpu_model", "cpu_capability", "threads", "torch", "python", "platform", "date",
+    "load_average_1min", "load_average_5min", "cpu_count", "busy", "fused_candidate",
+)  # fmt: skip
 REFERENCE = "torch"
 #: the row of lstm_study.nn.LSTM with ``fused = False``: the loop chapter 3 prints, differentiated by autograd
 READABLE = "ours, readable loop"
@@ -235,6 +247,7 @@ def ops_per_step(layer: nn.Module, batch: int, steps: tuple[int, int] = (20, 40)
     Counted at two sequence lengths; the difference divided by the difference in steps is
     what each step adds (the fixed costs of a call cancel).
     """
+    layer(torch.randn(2, batch, layer.input_size, generator=torch.Generator().manual_seed(0)))  # first-call work
     totals = []
     for length in steps:
         x = torch.randn(length, batch, layer.input_size, generator=torch.Generator().manual_seed(0))
@@ -250,34 +263,99 @@ def ops_per_step(layer: nn.Module, batch: int, steps: tuple[int, int] = (20, 40)
 
 
 def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
-    """Describe where the figures were taken: hardware, versions, thread count and date."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = _cpu_name()
+    """Describe where the figures were taken: hardware, vector kernels, load, versions, thread count, date.
+
+    ``busy`` is True when the 1-minute load average per core exceeds :data:`BUSY_LOAD_PER_CORE`
+    as the run starts; ``fused_candidate`` is what the fused LSTM loop measured and chose here
+    (:func:`lstm_study.nn.fused.time_candidate_forms`).
+    """
+    from lstm_study.nn.fused import time_candidate_forms  # the nn package is not needed for the RNN
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    cores = os.cpu_count() or 1
+    cpu = cpu_description()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        candidate = time_candidate_forms(device)
+    finally:
+        torch.set_num_threads(previous)
     return {
         "device": device.type,
-        "device_name": name,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu["name"],
+        "cpu_model": cpu,
+        # which vector kernels torch's CPU operators run: AVX512, AVX2 or DEFAULT (ATEN_CPU_CAPABILITY)
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": threads,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         # Other processes competing for the cores slow both implementations, and threads most.
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "cpu_count": os.cpu_count(),
+        "load_average_1min": load[0],
+        "load_average_5min": load[1],
+        "cpu_count": cores,
+        "busy": load[0] is not None and load[0] / cores > BUSY_LOAD_PER_CORE,
+        "fused_candidate": {
+            "sigmoid_us": candidate.sigmoid * 1e6,
+            "tanh_us": candidate.tanh * 1e6,
+            "choice": candidate.choice,
+        },
     }
 
 
-def _cpu_name() -> str:
+def cpu_description() -> dict[str, Any]:
+    """The CPU's model name, vendor, family and model numbers, and its widest vector extension."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the first processor is enough
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    flags = set(fields.get("flags", "").split())
+    widest = next((name for name in ("avx512f", "avx2", "avx", "sse4_2") if name in flags), None)
+    return {
+        "name": fields.get("model name") or platform.processor() or platform.machine(),
+        "vendor": fields.get("vendor_id"),
+        "family": fields.get("cpu family"),
+        "model": fields.get("model"),
+        "widest_vector_extension": widest,
+    }
+
+
+def results_name(results: dict[str, Any]) -> str:
+    """File stem for a result: device, CPU and capability, so figures from different machines sit side by side.
+
+    For example ``cpu-amd-epyc-avx512`` or ``cuda-nvidia-h100-80gb-hbm3``; ``-rnn`` is appended
+    for the RNN, ``-busy`` when the machine was busy as timing started.
+    """
+    machine = results["machine"]
+    parts = [machine["device"], machine["device_name"]]
+    if machine["device"] == "cpu":
+        parts.append(machine["cpu_capability"])
+    if results["model"] != "lstm":
+        parts.append(results["model"])
+    if machine["busy"]:
+        parts.append("busy")
+    stem = "-".join(str(part) for part in parts).lower()
+    return re.sub(r"[^a-z0-9]+", "-", stem).strip("-")
+
+
+def busy_warning(machine: dict[str, Any]) -> str | None:
+    """A loud message when the machine was busy as timing started, else None."""
+    if not machine["busy"]:
+        return None
+    return (
+        f"WARNING: the machine was BUSY when timing started (1-minute load average "
+        f"{machine['load_average_1min']:.2f} on {machine['cpu_count']} cores, above "
+        f"{BUSY_LOAD_PER_CORE} per core). Other work competes for the cores and distorts the ratios "
+        "(torch.nn.LSTM's threads suffer most). The results are marked busy; rerun on a quiet machine "
+        "before quoting them."
+    )
 
 
 def run_benchmark(
@@ -351,11 +429,14 @@ def check_results(results: dict[str, Any]) -> None:
     missing = {"model", "machine", "settings", "rows"} - results.keys()
     if missing:
         raise ValueError(f"benchmark results lack {sorted(missing)}")
-    machine_keys = {"device", "device_name", "threads", "torch", "python", "platform", "date", "load_average_1min"}
-    if not machine_keys <= results["machine"].keys():
-        raise ValueError(f"machine lacks {sorted(machine_keys - results['machine'].keys())}")
+    missing_machine = set(MACHINE_KEYS) - results["machine"].keys()
+    if missing_machine:
+        raise ValueError(f"machine lacks {sorted(missing_machine)}")
     if not results["rows"]:
         raise ValueError("benchmark results hold no rows")
+    load, cores = results["machine"]["load_average_1min"], results["machine"]["cpu_count"]
+    if load is not None and results["machine"]["busy"] != (load / cores > BUSY_LOAD_PER_CORE):
+        raise ValueError(f"busy must say whether the load {load} on {cores} cores exceeded {BUSY_LOAD_PER_CORE} per core")
     for row in results["rows"]:
         if tuple(row) != ROW_KEYS:
             raise ValueError(f"row keys must be {ROW_KEYS}, got {tuple(row)}")
@@ -370,9 +451,14 @@ def check_results(results: dict[str, Any]) -> None:
 def format_table(results: dict[str, Any]) -> str:
     """Render the results as a fixed-width text table, one row per shape and implementation."""
     machine = results["machine"]
+    load = machine["load_average_1min"]
     lines = [
         f"{results['model'].upper()} training step (forward + backward) on {machine['device']} "
         f"({machine['device_name']}, {machine['threads']} threads), torch {machine['torch']}, {machine['date']}",
+        f"CPU {machine['cpu_model']['name']} (family {machine['cpu_model']['family']}, model "
+        f"{machine['cpu_model']['model']}), torch CPU capability {machine['cpu_capability']}; "
+        f"1-minute load average {'unknown' if load is None else f'{load:.2f}'} on {machine['cpu_count']} cores "
+        f"when timing started: {'BUSY' if machine['busy'] else 'quiet'}",
         f"{'shape':<16} {'B':>3} {'T':>4} {'in':>4} {'H':>4}  {'implementation':<36} {'median ms':>10} "
         f"{'IQR ms':>8} {'runs':>5} {'x torch':>8} {'CPU ms':>9} {'x torch':>8}",
     ]
@@ -386,3 +472,31 @@ def format_table(results: dict[str, Any]) -> str:
             f"{row['runs']:>5} {row['ratio_to_torch']:>8.2f} {row['cpu_ms']:>9.2f} {row['cpu_ratio_to_torch']:>8.2f}"
         )
     return "\n".join(lines)
+
+
+def committed_results_table(folder: Path) -> pd.DataFrame:
+    """One row per results file in ``folder`` for the LSTM: the machine, and each shape's ratios to torch."""
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        results = json.loads(path.read_text(encoding="utf-8"))
+        check_results(results)
+        if results["model"] != "lstm":
+            continue
+        machine = results["machine"]
+        row: dict[str, Any] = {
+            "file": path.name,
+            "processor": machine["device_name"],
+            "capability": machine["cpu_capability"],
+            "load": f"{machine['load_average_1min']:.1f}" + (" busy" if machine["busy"] else ""),
+            "gate form": machine["fused_candidate"]["choice"],
+        }
+        for result in results["rows"]:
+            if result["error"] is not None:
+                continue
+            if result["implementation"] == REFERENCE:
+                row[f"{result['shape']}: torch ms"] = round(result["median_ms"], 2)
+            else:
+                name = "fused" if result["implementation"] == "ours" else result["implementation"].removeprefix("ours, ")
+                row[f"{result['shape']}: {name} x torch"] = round(result["ratio_to_torch"], 2)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("file").T if rows else pd.DataFrame()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import time
 from pathlib import Path
 
@@ -12,11 +13,12 @@ import pytest
 import torch
 
 from lstm_study.benchmark import (
-    READABLE, ROW_KEYS, SCHEMA_VERSION, Shape, check_results, count_ops, format_table, graph_nodes, ops_per_step,
-    run_benchmark, time_steps,
+    MACHINE_KEYS, READABLE, ROW_KEYS, SCHEMA_VERSION, Shape, busy_warning, check_results, count_ops, format_table,
+    graph_nodes, machine_info, ops_per_step, results_name, run_benchmark, time_steps,
 )  # fmt: skip
 from lstm_study.errors import ConfigError
 from lstm_study.nn import LSTM
+from lstm_study.nn.fused import CANDIDATE_FORMS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -52,7 +54,8 @@ def tiny_rnn_results() -> dict:
 def test_table_names_every_row(tiny_rnn_results):
     results = tiny_rnn_results
     table = format_table(results)
-    assert len(table.splitlines()) == 2 + len(results["rows"]) and "tiny-2" in table
+    assert len(table.splitlines()) == 3 + len(results["rows"]) and "tiny-2" in table
+    assert results["machine"]["cpu_capability"] in table
 
 
 def test_the_thread_count_is_restored():
@@ -117,26 +120,57 @@ def test_the_command_writes_json(tmp_path):
     code = bench.main(["--device", "cpu", "--model", "rnn", "--shapes", "predictor", "--threads", "1",
                        "--min-run-time", "0.01", "--warmup", "1", "--output", str(tmp_path)])  # fmt: skip
     assert code == 0
-    results = json.loads((tmp_path / "cpu-rnn.json").read_text())
+    (written,) = tmp_path.glob("cpu-*-rnn*.json")
+    results = json.loads(written.read_text())
+    assert written.stem == results_name(results)
     check_results(results)
     assert {row["shape"] for row in results["rows"]} == {"predictor"}
 
 
-def test_committed_cpu_results_match_the_schema():
-    """The appendix shows benchmarks/results/cpu.json: it must exist and be what the script writes."""
-    results = json.loads((RESULTS / "cpu.json").read_text())
+COMMITTED = sorted(RESULTS.glob("*.json"))
+
+
+def test_quiet_cpu_results_are_committed():
+    """The README and the appendix quote committed figures: at least one quiet CPU run must be there."""
+    quiet = [path for path in COMMITTED if path.name.startswith("cpu-") and "-busy" not in path.name]
+    assert quiet, f"no quiet CPU results in {RESULTS}"
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda path: path.name)
+def test_committed_results_match_the_schema_and_their_name(path):
+    results = json.loads(path.read_text())
     check_results(results)
-    assert results["model"] == "lstm" and results["machine"]["device"] == "cpu"
+    assert path.stem == results_name(results), "the file name says the device, CPU, capability and busy"
     assert {row["shape"] for row in results["rows"]} == {"predictor", "pytorch-default"}
 
 
-def test_committed_cuda_results_match_the_schema_where_present():
-    path = RESULTS / "cuda.json"
-    if not path.exists():
-        pytest.skip("no CUDA results committed (no GPU where the benchmark last ran)")
-    results = json.loads(path.read_text())
-    check_results(results)
-    assert results["machine"]["device"] == "cuda"
+def test_the_machine_record_says_where_and_how_busy(monkeypatch):
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.9, 0.5, 0.2))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    machine = machine_info(torch.device("cpu"), threads=1)
+    assert set(MACHINE_KEYS) <= machine.keys()
+    assert machine["busy"] is True and machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert machine["fused_candidate"]["choice"] in CANDIDATE_FORMS
+    assert "BUSY" in busy_warning(machine)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.2))  # 0.25 per core: quiet
+    quiet = machine_info(torch.device("cpu"), threads=1)
+    assert quiet["busy"] is False and busy_warning(quiet) is None
+
+
+def test_results_names_say_device_cpu_capability_model_and_busy(tiny_rnn_results):
+    results = copy.deepcopy(tiny_rnn_results)
+    results["machine"].update(device_name="AMD EPYC 9B45", cpu_capability="AVX512", busy=False)
+    assert results_name(results) == "cpu-amd-epyc-9b45-avx512-rnn"
+    results.update(model="lstm")
+    results["machine"]["busy"] = True
+    assert results_name(results) == "cpu-amd-epyc-9b45-avx512-busy"
+
+
+def test_a_busy_flag_that_contradicts_the_load_is_refused(tiny_rnn_results):
+    results = copy.deepcopy(tiny_rnn_results)
+    results["machine"].update(load_average_1min=1.6, cpu_count=2, busy=False)
+    with pytest.raises(ValueError, match="busy"):
+        check_results(results)
 
 
 def test_count_ops_counts_computing_operators_not_views():

@@ -5,11 +5,15 @@ operations per step and replays each of them backwards. :class:`FusedLSTMScan`
 computes the same numbers with fewer, cheaper operations, organised the way cuDNN
 and oneDNN organise an LSTM:
 
-- forward: per step, one matrix product for all four gates and **one sigmoid for all
-  four gates**: the cell candidate uses ``tanh(a) = 2 sigmoid(2a) - 1`` (doubling is
-  exact in floating point, and on the CPU torch's ``tanh`` costs several times its
-  ``sigmoid``). Results go into buffers allocated once per call; nothing is recorded
-  for autograd;
+- forward: per step, one matrix product for all four gates and three elementwise
+  operators for their nonlinearities, in one of two forms (:data:`CANDIDATE_FORMS`):
+  ``"sigmoid"`` runs one sigmoid over all four gates and gets the cell candidate from
+  ``tanh(a) = 2 sigmoid(2a) - 1`` (doubling is exact in floating point); ``"tanh"`` runs
+  a sigmoid over i and f, torch's tanh over g and a sigmoid over o. Which is faster
+  depends on the processor (on an AVX2 AMD EPYC torch's tanh cost 2.5 times its
+  sigmoid, on an AVX-512 Intel Xeon half of it), so :func:`candidate_form` times both
+  on first use and picks one. Results go into buffers allocated once per call; nothing
+  is recorded for autograd;
 - after the loop, for all steps at once, every factor of the backward that does not
   depend on the incoming gradient (each gate's slope times its partner in the cell
   update), when a backward pass will follow;
@@ -41,10 +45,114 @@ against ``torch.nn.LSTM``.
 
 from __future__ import annotations
 
+import os
+import statistics
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils import benchmark
+
+from lstm_study.errors import ConfigError
+
+#: The two ways the fused loop computes the gates' nonlinearities (see the module docstring).
+CANDIDATE_FORMS = ("sigmoid", "tanh")
+#: ``"sigmoid"`` is picked only when it is this much faster than ``"tanh"`` (0.1: 10 %), so
+#: that two forms of about equal cost do not swap from one run to the next with the noise.
+MARGIN = 0.1
+#: Environment variable that fixes the form (``sigmoid`` or ``tanh``) instead of timing both.
+ENVIRONMENT = "LSTM_STUDY_FUSED_CANDIDATE"
+
+
+@dataclass(frozen=True)
+class CandidateTiming:
+    """Median seconds of one step's gate nonlinearities in each form, and the form picked."""
+
+    sigmoid: float
+    tanh: float
+    choice: str
+    rows: int
+    batch: int
+
+    @property
+    def tanh_over_sigmoid(self) -> float:
+        """How many times the ``"sigmoid"`` form's time the ``"tanh"`` form takes."""
+        return self.tanh / self.sigmoid
+
+
+#: what :func:`candidate_timing` measured, per (device type, dtype)
+_chosen: dict[tuple[str, torch.dtype], CandidateTiming] = {}
+
+
+def time_candidate_forms(
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    hidden: int = 64,
+    batch: int = 64,
+    rounds: int = 7,
+    block_time: float = 0.01,
+) -> CandidateTiming:
+    """Time both forms' per-step nonlinearities on one (4 hidden, batch) block; pick the faster.
+
+    The two are timed alternately, ``rounds`` blocks each, so that load from elsewhere
+    hits both alike; ``"sigmoid"`` wins only if faster by :data:`MARGIN`. Draws no random
+    numbers (the caller's seeded generators are untouched) and uses the current thread count.
+    """
+    device = torch.device(device)
+    acts = torch.linspace(-3, 3, 4 * hidden * batch, device=device, dtype=dtype).view(4 * hidden, batch)
+    gates = acts.view(4, hidden, batch)
+    first_two, g, o = acts[: 2 * hidden], gates[2], gates[3]
+    two, minus_one = acts.new_full((), 2.0), acts.new_full((), -1.0)
+
+    def one_sigmoid() -> None:
+        g.mul_(two)
+        acts.sigmoid_()
+        torch.addcmul(minus_one, g, two, out=g)
+
+    def sigmoid_and_tanh() -> None:
+        first_two.sigmoid_()
+        g.tanh_()
+        o.sigmoid_()
+
+    forms = {"sigmoid": one_sigmoid, "tanh": sigmoid_and_tanh}
+    threads = torch.get_num_threads()
+    timers = {
+        name: benchmark.Timer("run()", globals={"run": run}, num_threads=threads) for name, run in forms.items()
+    }
+    number = {name: max(1, round(block_time / max(timer.timeit(3).median, 1e-9))) for name, timer in timers.items()}
+    medians = _interleaved(timers, number, rounds)
+    choice = "sigmoid" if medians["sigmoid"] < (1 - MARGIN) * medians["tanh"] else "tanh"
+    return CandidateTiming(medians["sigmoid"], medians["tanh"], choice, 4 * hidden, batch)
+
+
+def _interleaved(timers: dict[str, benchmark.Timer], number: dict[str, int], rounds: int) -> dict[str, float]:
+    """Median seconds per call of each timer over ``rounds`` blocks, run in turn."""
+    seconds: dict[str, list[float]] = {name: [] for name in timers}
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            seconds[name].append(timer.timeit(number[name]).median)
+    return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+def candidate_timing(device: torch.device, dtype: torch.dtype) -> CandidateTiming:
+    """The timing of both forms on this device type and dtype, measured on first use and then kept."""
+    key = (device.type, dtype)
+    if key not in _chosen:
+        _chosen[key] = time_candidate_forms(device, dtype)
+    return _chosen[key]
+
+
+def candidate_form(device: torch.device, dtype: torch.dtype) -> str:
+    """The form the fused loop uses on this device type and dtype: fixed by the environment, or timed once."""
+    fixed = os.environ.get(ENVIRONMENT, "").strip()
+    if fixed:
+        if fixed not in CANDIDATE_FORMS:
+            raise ConfigError(f"{ENVIRONMENT}={fixed!r}: use one of {', '.join(CANDIDATE_FORMS)} or leave it unset")
+        return fixed
+    if (device.type, dtype) not in _chosen and torch.compiler.is_compiling():
+        return CANDIDATE_FORMS[0]  # no timing inside a graph being traced
+    return candidate_timing(device, dtype).choice
 
 
 class FusedLSTMScan(torch.autograd.Function):
@@ -65,6 +173,7 @@ class FusedLSTMScan(torch.autograd.Function):
         reverse: bool,
         keep_for_backward: bool,
         trace: list[Tensor] | None,
+        form: str = CANDIDATE_FORMS[0],
     ) -> tuple[Tensor, Tensor, Tensor]:
         steps, batch, width = projected.shape
         hidden = width // 4
@@ -83,12 +192,19 @@ class FusedLSTMScan(torch.autograd.Function):
         act_t, h_t, c_t, tanh_c_t = (x.unbind(0) for x in (acts, hs, cs, tanh_cs))
         gates = acts.view(steps, 4, hidden, batch)
         i_t, f_t, g_t, o_t = (x.unbind(0) for x in gates.unbind(1))
+        if_t = acts[:, : 2 * hidden].unbind(0)  # the input and forget gates, one contiguous block
+        one_sigmoid = form == "sigmoid"
         for t in reversed(range(steps)) if reverse else range(steps):
             h, c, h_new, c_new = h_t[t + read], c_t[t + read], h_t[t + write], c_t[t + write]
             torch.addmm(x_t[t], weight_hh, h, out=act_t[t])  # all four gates in one product
-            g_t[t].mul_(two)
-            act_t[t].sigmoid_()  # and one nonlinearity: tanh(a) = 2 sigmoid(2a) - 1
-            torch.addcmul(minus_one, g_t[t], two, out=g_t[t])
+            if one_sigmoid:  # one sigmoid for all four gates: tanh(a) = 2 sigmoid(2a) - 1
+                g_t[t].mul_(two)
+                act_t[t].sigmoid_()
+                torch.addcmul(minus_one, g_t[t], two, out=g_t[t])
+            else:  # each gate its own nonlinearity
+                if_t[t].sigmoid_()
+                g_t[t].tanh_()
+                o_t[t].sigmoid_()
             torch.mul(f_t[t], c, out=c_new).addcmul_(i_t[t], g_t[t])
             torch.mul(o_t[t], torch.tanh(c_new, out=tanh_c_t[t]), out=h_new)
         new, old = (slice(0, steps), slice(1, None)) if reverse else (slice(1, None), slice(0, steps))
@@ -143,7 +259,7 @@ class FusedLSTMScan(torch.autograd.Function):
             # runs about twice as fast as one small product per step
             h_rows = h_prev.transpose(1, 2).reshape(steps * batch, hidden)
             d_weight = d_projected.reshape(steps * batch, 4 * hidden).t().mm(h_rows)
-        return d_projected, dh.t(), dc.t(), d_weight, None, None, None
+        return d_projected, dh.t(), dc.t(), d_weight, None, None, None, None
 
 
 def fused_lstm_scan(
@@ -153,12 +269,18 @@ def fused_lstm_scan(
     weight_hh: Tensor,
     reverse: bool = False,
     trace: list[Tensor] | None = None,
+    form: str | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run one LSTM direction over ``projected`` (seq_len, batch, 4 * hidden); return output, h_n, c_n.
 
     ``projected`` holds ``W_ih x_t + b_ih + b_hh`` for every step, the gates in torch's order
     i, f, g, o; ``h0``, ``c0`` are (batch, hidden). With ``trace`` a list, the gates i, f, g, o
     and the cell state c, each (seq_len, batch, hidden) in time order, are appended to it.
+    ``form`` is one of :data:`CANDIDATE_FORMS`; by default :func:`candidate_form` picks it.
     """
+    if form is None:
+        form = candidate_form(projected.device, projected.dtype)
+    elif form not in CANDIDATE_FORMS:
+        raise ConfigError(f"form must be one of {CANDIDATE_FORMS}, got {form!r}")
     keep = torch.is_grad_enabled() and any(t.requires_grad for t in (projected, h0, c0, weight_hh))
-    return FusedLSTMScan.apply(projected, h0, c0, weight_hh, reverse, keep, trace)
+    return FusedLSTMScan.apply(projected, h0, c0, weight_hh, reverse, keep, trace, form)

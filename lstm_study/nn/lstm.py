@@ -18,7 +18,9 @@ gradients. To read the gates out for a figure, run the forward pass inside
 default the layer runs its fast equivalent instead, :class:`lstm_study.nn.fused.FusedLSTMScan`
 (one sigmoid for all four gates, the backward pass written out by hand); the tests hold
 the two to the same outputs and gradients. Set ``lstm.fused = False`` to run the readable
-loop (also needed for second derivatives).
+loop (also needed for second derivatives). The fused loop computes the candidate either with
+torch's ``tanh`` or as ``2 sigmoid(2a) - 1``, whichever it measured faster on this machine
+(``lstm.candidate`` fixes one).
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class LSTM(RecurrentBase):
     state_count = 2
     #: run the hand-fused loop (True) or the readable, autograd-differentiated ``_scan`` (False)
     fused: bool = True
+    #: how the fused loop computes the gates' nonlinearities: ``"sigmoid"`` or ``"tanh"``
+    #: (:data:`lstm_study.nn.fused.CANDIDATE_FORMS`), or None to let it time both and pick
+    candidate: str | None = None
 
     def __init__(
         self,
@@ -137,7 +142,7 @@ class LSTM(RecurrentBase):
         bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
         projected = self._project(layer_input, weight_ih, bias)
         trace: list[Tensor] | None = [] if self._recording else None
-        output, h, c = fused_lstm_scan(projected, *state, weight_hh, reverse, trace)
+        output, h, c = fused_lstm_scan(projected, *state, weight_hh, reverse, trace, self.candidate)
         if trace is not None:
             self._raw_traces.append(tuple(trace))
         return output, (h, c)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lstm_study.nn import LSTM
-from lstm_study.nn.fused import FusedLSTMScan, fused_lstm_scan
+from lstm_study.errors import ConfigError
+from lstm_study.nn import LSTM, fused
+from lstm_study.nn.fused import CANDIDATE_FORMS, ENVIRONMENT, FusedLSTMScan, fused_lstm_scan
 
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
 CONFIGS = [
@@ -16,6 +17,13 @@ CONFIGS = [
     dict(num_layers=2, batch_first=False, bidirectional=True),
     dict(num_layers=2, batch_first=True, bidirectional=True, bias=False),
 ]
+
+
+@pytest.fixture(autouse=True, params=CANDIDATE_FORMS, ids=lambda form: f"candidate-{form}")
+def candidate(request, monkeypatch) -> str:
+    """Every test here runs with each way of computing the gates' nonlinearities."""
+    monkeypatch.setenv(ENVIRONMENT, request.param)
+    return request.param
 
 
 def _config_id(config: dict) -> str:
@@ -166,3 +174,61 @@ def test_jacobian_equals_the_readable_loops(vectorize):
     ]
     assert jacobians[0].shape == (2, 5, 12, 2, 5, 4)
     assert (jacobians[0] - jacobians[1]).abs().max().item() < 1e-12
+
+
+def test_the_environment_fixes_the_form_and_a_bad_value_is_refused(candidate, monkeypatch):
+    assert fused.candidate_form(torch.device("cpu"), torch.float32) == candidate
+    monkeypatch.setenv(ENVIRONMENT, "cosh")
+    with pytest.raises(ConfigError, match=ENVIRONMENT):
+        fused.candidate_form(torch.device("cpu"), torch.float32)
+    with pytest.raises(ConfigError, match="form must be"):
+        fused_lstm_scan(torch.zeros(2, 1, 4), torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(4, 1), form="cosh")
+
+
+def test_unset_the_form_is_timed_once_per_device_type_and_dtype(monkeypatch):
+    monkeypatch.delenv(ENVIRONMENT)
+    monkeypatch.setattr(fused, "_chosen", {})
+    calls = []
+
+    def timed(device, dtype):
+        calls.append((device.type, dtype))
+        return fused.CandidateTiming(1.0, 2.0, "sigmoid", 4, 1)
+
+    monkeypatch.setattr(fused, "time_candidate_forms", timed)
+    for _ in range(3):
+        assert fused.candidate_form(torch.device("cpu"), torch.float32) == "sigmoid"
+    fused.candidate_form(torch.device("cpu"), torch.float64)
+    assert calls == [("cpu", torch.float32), ("cpu", torch.float64)]
+    assert fused.candidate_timing(torch.device("cpu"), torch.float32).tanh == 2.0  # the kept measurement
+
+
+@pytest.mark.parametrize(
+    ("sigmoid", "tanh", "expected"),
+    [(1.0, 2.5, "sigmoid"), (1.0, 0.5, "tanh"), (0.95, 1.0, "tanh"), (0.85, 1.0, "sigmoid")],
+)
+def test_the_one_sigmoid_form_must_win_by_the_margin(monkeypatch, sigmoid, tanh, expected):
+    """Two forms of about equal cost keep the plain tanh, so the choice does not flip with the noise."""
+    monkeypatch.setattr(fused, "_interleaved", lambda timers, number, rounds: {"sigmoid": sigmoid, "tanh": tanh})
+    assert fused.time_candidate_forms(rounds=1, block_time=1e-4).choice == expected
+
+
+def test_timing_the_forms_measures_both_and_draws_no_random_numbers():
+    state = torch.get_rng_state()
+    timing = fused.time_candidate_forms(rounds=2, block_time=1e-3)
+    assert torch.equal(state, torch.get_rng_state())
+    assert timing.sigmoid > 0 and timing.tanh > 0 and timing.choice in CANDIDATE_FORMS
+    assert timing.tanh_over_sigmoid == timing.tanh / timing.sigmoid
+
+
+def test_the_layer_attribute_picks_the_form(candidate):
+    torch.manual_seed(8)
+    layer = LSTM(3, 4)
+    x = torch.randn(5, 2, 3)
+    outputs = {}
+    for form in CANDIDATE_FORMS:
+        layer.candidate = form
+        outputs[form] = layer(x)[0]
+    assert (outputs["sigmoid"] - outputs["tanh"]).abs().max().item() < 1e-6
+    layer.candidate = "cosh"
+    with pytest.raises(ConfigError):
+        layer(x)

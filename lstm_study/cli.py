@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from lstm_study.errors import LSTMStudyError
@@ -32,18 +34,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the longest error line printed: a message never echoes a megabyte of input
+MESSAGE_LIMIT = 500
+
+
+def _say(command: str, text: str) -> None:
+    """Print one line of error to stderr, cut to :data:`MESSAGE_LIMIT` characters."""
+    line = " ".join(str(text).split())
+    if len(line) > MESSAGE_LIMIT:
+        line = line[: MESSAGE_LIMIT - 20] + f"... ({len(line):,} characters)"
+    print(f"lstm-study {command}: {line}", file=sys.stderr)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends the command like Ctrl-C: cleanup runs, no temporary file is left behind."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit code (0 ok, 1 failure, 2 usage)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line; return the process exit code (0 ok, 1 failure, 2 usage, 130 interrupted).
+
+    Every failure ends with one line naming the problem and what to do. Errors the tool
+    foresees (``LSTMStudyError``, file-system errors, running out of memory) never show a
+    traceback; an unexpected error does only with ``--debug``.
+    """
+    command = "command"
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
+        parser = build_parser()  # imports the subcommands (and torch): Ctrl-C may come already
+        parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
+        args = parser.parse_args(argv)
+        command = args.command
         return int(args.handler(args) or 0)
-    except LSTMStudyError as error:
-        print(f"lstm-study {args.command}: error: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        print(f"lstm-study {args.command}: interrupted", file=sys.stderr)
+        _say(command, "interrupted")
         return 130
+    except LSTMStudyError as error:
+        _say(command, f"error: {error}")
+        return 1
+    except MemoryError:
+        _say(command, "error: out of memory; use a shorter series or smaller settings (--seeds, --lookback)")
+        return 1
+    except OSError as error:
+        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+        _say(command, f"error: {error.strerror or error}{where}")
+        return 1
+    except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
+        if "args" in locals() and getattr(args, "debug", False):
+            raise
+        _say(command, f"unexpected error: {type(error).__name__}: {error} (run again with --debug for the traceback)")
+        return 1
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)  # a caller's own handler (a notebook's kernel) comes back
 
 
 if __name__ == "__main__":

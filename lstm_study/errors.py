@@ -20,10 +20,22 @@ class ConfigError(LSTMStudyError, ValueError):
     """An argument or option is out of range or inconsistent with another."""
 
 
-def check_int(name: str, value: object, minimum: int = 1) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is an ``int`` (not a bool) of at least ``minimum``."""
+class OutputFileError(LSTMStudyError, OSError):
+    """An output path cannot be written, or writing it would overwrite an input or another output."""
+
+
+def shorten(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: messages never echo a megabyte of input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text):,} characters)"
+
+
+def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an ``int`` (not a bool) in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {shorten(value)}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum:,}, got {value:,}")
 
 
 # --- Data (lstm_study.data): fetching, caching and loading prices --------------------------------
@@ -59,6 +71,10 @@ class InvalidPricesError(DataError, ValueError):
 
 class CacheCorruptError(DataError, OSError):
     """A cache file is truncated, unreadable or fails validation; it is never used silently."""
+
+
+class CacheWriteError(DataError, OSError):
+    """The cache folder cannot be created or written (read-only, full, not a folder)."""
 
 
 class DataWarning(UserWarning):

@@ -10,16 +10,23 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import tempfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: fetches of one ticker are not serialised there
+    fcntl = None
 
 import pandas as pd
 import platformdirs
 
 from lstm_study.data import schema
 from lstm_study.data.query import normalise_ticker
-from lstm_study.errors import CacheCorruptError, InvalidPricesError
+from lstm_study.errors import CacheCorruptError, CacheWriteError, InvalidPricesError
+from lstm_study.files import remove_stale_temporaries, write_atomically
 
 SUFFIX = ".csv.gz"
 ENV_DATA_DIR = "LSTM_STUDY_DATA_DIR"
@@ -43,7 +50,7 @@ def cache_path(ticker: str, data_dir: str | os.PathLike[str] | None = None) -> P
     return resolve_data_dir(data_dir) / f"{normalise_ticker(ticker)}{SUFFIX}"
 
 
-def _write_frame(frame: pd.DataFrame, handle: io.BufferedWriter) -> None:
+def _write_frame(frame: pd.DataFrame, handle: io.BufferedIOBase) -> None:
     """Write a tidy frame as gzip CSV into an open binary file."""
     text = frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n")
     # mtime=0 and no file name in the header: identical frames give identical bytes (checksums hold).
@@ -51,22 +58,41 @@ def _write_frame(frame: pd.DataFrame, handle: io.BufferedWriter) -> None:
 
 
 def write_prices_file(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Validate a tidy frame and write it to ``path`` atomically; return the path."""
+    """Validate a tidy frame and write it to ``path`` atomically; return the path.
+
+    Raises :class:`CacheWriteError` (one line, no traceback in the CLI) when the folder cannot be
+    created or written: read-only, full, or a file where a folder should be.
+    """
     path = Path(path)
     schema.validate(frame, f"the frame to write to {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    advice = f"; free some space, fix the folder's permissions, or choose another folder (--data-dir or ${ENV_DATA_DIR})"
     try:
-        with handle:
-            _write_frame(frame, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)  # mkstemp creates files readable by their owner only
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CacheWriteError(f"cannot create the cache folder {path.parent}: {error.strerror or error}{advice}") from None
+    remove_stale_temporaries(path)  # left by a fetch that was killed outright
+    return write_atomically(path, lambda handle: _write_frame(frame, handle), "the cache file", CacheWriteError, advice)
+
+
+@contextmanager
+def locked(data_dir: str | os.PathLike[str] | None = None) -> Iterator[Path]:
+    """Hold an exclusive lock on the cache folder while the block runs (POSIX; elsewhere, no lock).
+
+    Two fetches of one ticker then read, merge and write the cache one after the other, so the
+    second merges into what the first wrote instead of replacing it with less.
+    """
+    folder = resolve_data_dir(data_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError as error:
+        raise CacheWriteError(f"cannot use the cache folder {folder}: {error.strerror or error}") from None
+    try:
+        if fcntl is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 def read_prices_file(path: str | os.PathLike[str]) -> pd.DataFrame:

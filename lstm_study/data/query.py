@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from lstm_study.errors import DateRangeError, InvalidTickerError
+from lstm_study.dates import parse_day
+from lstm_study.errors import DateRangeError, InvalidTickerError, shorten
 
 # Letters, digits and the punctuation real symbols use: BRK-B, ^GSPC, EURUSD=X, 0700.HK, BTC-USD.
 # No slash, no whitespace, no leading dot: a ticker becomes a file name in the cache.
@@ -17,11 +18,11 @@ TICKER_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^]{0,19}$")
 def normalise_ticker(ticker: object) -> str:
     """Return the upper-case symbol for ``ticker``, or raise InvalidTickerError naming it."""
     if not isinstance(ticker, str):
-        raise InvalidTickerError(f"ticker {ticker!r} is a {type(ticker).__name__}, not a string such as 'MSFT'")
+        raise InvalidTickerError(f"ticker {shorten(ticker)} is a {type(ticker).__name__}, not a string such as 'MSFT'")
     symbol = ticker.strip().upper()
     if not TICKER_PATTERN.fullmatch(symbol):
         raise InvalidTickerError(
-            f"{ticker!r} is not a plausible ticker symbol: use 1-20 letters, digits or . - = ^ "
+            f"{shorten(ticker)} is not a plausible ticker symbol: use 1-20 letters, digits or . - = ^ "
             "starting with a letter, digit or ^ (for example MSFT, BRK-B, ^GSPC, EURUSD=X, 0700.HK)"
         )
     return symbol
@@ -36,18 +37,8 @@ def normalise_tickers(tickers: str | Iterable[str]) -> list[str]:
 
 
 def to_day(value: object, name: str) -> pd.Timestamp | None:
-    """Parse a date argument into a timezone-naive midnight Timestamp (None stays None)."""
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as error:
-        raise DateRangeError(f"{name}={value!r} is not a date; use the form YYYY-MM-DD") from error
-    if stamp is pd.NaT:
-        raise DateRangeError(f"{name}={value!r} is not a date; use the form YYYY-MM-DD")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
-    return stamp.normalize()
+    """Parse a date argument (``YYYY-MM-DD``) into a timezone-naive midnight Timestamp (None stays None)."""
+    return None if value is None else parse_day(value, name, DateRangeError)
 
 
 def date_range(start: object = None, end: object = None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:

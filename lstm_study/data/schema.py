@@ -7,14 +7,18 @@ rows sorted by Ticker then Date, a fresh ``RangeIndex``. ``Date`` is a timezone-
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from lstm_study.dates import EARLIEST, latest
 from lstm_study.errors import InvalidPricesError
 
 FIELDS: tuple[str, ...] = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
 PRICE_FIELDS: tuple[str, ...] = FIELDS[:-1]
 COLUMNS: tuple[str, ...] = ("Date", "Ticker", *FIELDS)
 
+#: more shares than any stock has traded in a day, by two orders of magnitude
+MAX_VOLUME = 1e12
 # Relative slack for High/Low checks: decimal prices written and read back can differ in the last bit.
 _TOLERANCE = 1e-9
 
@@ -69,7 +73,11 @@ def problems(frame: pd.DataFrame) -> list[str]:
         "High below max(Open, Close)": frame["High"] < top * (1 - _TOLERANCE),
         "Low above min(Open, Close)": frame["Low"] > bottom * (1 + _TOLERANCE),
         "negative Volume": frame["Volume"] < 0,
+        f"Volume above {MAX_VOLUME:.0e} shares": frame["Volume"] > MAX_VOLUME,
         "non-positive price": (frame[list(PRICE_FIELDS)] <= 0).any(axis=1),
+        "infinite price": ~np.isfinite(frame[list(PRICE_FIELDS)]).all(axis=1),
+        f"a date before {EARLIEST:%Y-%m-%d} or more than a year ahead": (frame["Date"] < EARLIEST)
+        | (frame["Date"] > latest()),
     }
     for rule, broken in rules.items():
         if broken.any():

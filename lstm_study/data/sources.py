@@ -52,6 +52,12 @@ def update_cache(ticker: str, start: object = None, end: object = None, data_dir
     """
     symbol = query.normalise_ticker(ticker)
     first, last = query.date_range(start, end)
+    with cache.locked(data_dir):  # a concurrent fetch waits, then merges into what this one wrote
+        return _update_locked(symbol, first, last, data_dir)
+
+
+def _update_locked(symbol: str, first, last, data_dir: PathLike | None) -> pd.DataFrame:
+    """The body of :func:`update_cache`, run while the cache folder is locked."""
     cached = cache.read_cache(symbol, data_dir)
     if cached is None or cached.empty:
         fresh = yahoo.fetch(symbol, first, last).prices

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from lstm_study.dates import parse_day
 from lstm_study.errors import ConfigError, InsufficientDataError, check_int
 from lstm_study.forecast import baselines as base
 from lstm_study.forecast.metrics import DieboldMariano, diebold_mariano, evaluate, naive_scale, up_share
@@ -56,7 +57,8 @@ class BacktestConfig:
     def __post_init__(self) -> None:
         check_target(self.target)
         for name in ("lookback", "test_days", "retrain_every", "validation_days", "min_train_days", "seeds"):
-            check_int(name, getattr(self, name))
+            # upper bounds: absurd values are refused before they exhaust memory (100 seeds is plenty)
+            check_int(name, getattr(self, name), maximum=100 if name == "seeds" else 100_000)
 
 
 @dataclass(frozen=True)
@@ -140,14 +142,7 @@ def _test_start_index(dates: pd.DatetimeIndex, config: BacktestConfig) -> int:
     """Return the index of the first test day, checking the date lies inside the data."""
     if config.test_start is None:
         return len(dates) - config.test_days
-    try:
-        start = pd.Timestamp(config.test_start)
-    except (ValueError, TypeError):
-        start = pd.NaT
-    if pd.isna(start):  # pandas reads "" and "NaT" as a missing date rather than refusing them
-        raise ConfigError(f"test start {config.test_start!r} is not a date; use YYYY-MM-DD")
-    if start.tz is not None:
-        start = start.tz_localize(None)
+    start = parse_day(config.test_start, "test start", ConfigError)
     first, last = dates[0], dates[-1]
     if not first <= start <= last:
         raise ConfigError(
@@ -261,13 +256,19 @@ def walk_forward(
     previous_price = series.price[days - 1]
     if config.target == "price":
         baseline = {name: base.to_price(value, previous_price) for name, value in baseline.items()}
+    notes = series.notes
+    if np.all(series.price[days] == previous_price):
+        notes += (
+            "the price never moves during the test period: the random walk is exact, so ratios to it are "
+            "undefined (NaN) or infinite and the Diebold-Mariano test says nothing useful",
+        )
     return BacktestResult(
         ticker=series.ticker,
         target=config.target,
         price_column=series.price_column,
         features=columns,
         config=config,
-        notes=series.notes,
+        notes=notes,
         dates=series.dates[days],
         actual=targets[days],
         previous_price=previous_price,

@@ -13,6 +13,7 @@ from lstm_study.errors import ConfigError, InputFileError
 from lstm_study.forecast.backtest import BacktestConfig, walk_forward
 from lstm_study.forecast.model import TrainConfig
 from lstm_study.forecast.report import summary, write_json, write_predictions
+from lstm_study.files import check_outputs
 from lstm_study.forecast.windows import TARGETS
 from lstm_study.runtime import seed_everything
 
@@ -66,12 +67,16 @@ def read_csv(path: Path) -> pd.DataFrame:
     """Read a user's price CSV, turning a missing or unreadable file into a clear error."""
     if path.is_dir():
         raise InputFileError(f"{path} is a folder; --csv needs a CSV file")
-    if not path.is_file():
+    if not path.exists():
         raise InputFileError(f"CSV file not found: {path}")
+    if not path.is_file():
+        raise InputFileError(f"{path} is not a regular file (a device, a pipe or a socket); --csv needs a CSV file")
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputFileError(f"cannot read {path} as CSV: {str(error).strip()}") from None
+        raise InputFileError(f"cannot read {path} as CSV: {str(error).strip()[:200]}") from None
+    except OSError as error:
+        raise InputFileError(f"cannot read {path}: {error.strerror or error}") from None
     if len(frame.columns) == 1:
         for separator in (";", "\t", "|"):
             if separator in str(frame.columns[0]):
@@ -96,9 +101,11 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest the arguments describe, write the JSON and CSV, print a short table."""
-    for path in (args.json, args.predictions):
-        if not path.parent.is_dir():
-            raise InputFileError(f"output folder does not exist: {path.parent}")
+    # Before any work: no output may be a folder, sit in a missing or read-only folder, or be the
+    # input file or the other output (through a symbolic or hard link too).
+    check_outputs(
+        {"--json": args.json, "--predictions": args.predictions}, {"--csv": args.csv} if args.csv else {}
+    )
     # One thread: a 16-unit LSTM gains nothing from intra-op threads, and a shared CPU loses a lot.
     seed_everything(0, threads=1)
     config = BacktestConfig(

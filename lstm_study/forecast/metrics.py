@@ -59,8 +59,15 @@ def mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
 
 
 def rmse_ratio(actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndarray) -> float:
-    """RMSE of ``forecast`` over RMSE of ``benchmark``: above 1, the forecast loses."""
-    return rmse(actual, forecast) / rmse(actual, benchmark)
+    """RMSE of ``forecast`` over RMSE of ``benchmark``: above 1, the forecast loses.
+
+    A benchmark without error (a flat price series and the random walk) gives NaN when the
+    forecast is exact too, and infinity when it is not.
+    """
+    numerator, denominator = rmse(actual, forecast), rmse(actual, benchmark)
+    if denominator == 0:
+        return float("nan") if numerator == 0 else float("inf")
+    return numerator / denominator
 
 
 def directional_accuracy(actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray | float = 0.0) -> float:
@@ -147,7 +154,8 @@ def evaluate(
         name: {
             "mae": mae(actual, forecast),
             "rmse": rmse(actual, forecast),
-            "mase": mase(actual, forecast, scale),
+            # a flat training period has no naive error to scale by: MASE is undefined there
+            "mase": mase(actual, forecast, scale) if scale > 0 else float("nan"),
             "rmse_ratio_vs_random_walk": rmse_ratio(actual, forecast, forecasts[benchmark]),
             "directional_accuracy": directional_accuracy(actual, forecast, reference),
         }

@@ -15,6 +15,10 @@ from lstm_study.models import SequenceRegressor
 from lstm_study.runtime import resolve_device
 
 
+#: the largest value each count may take: far beyond any sensible run, well below an out-of-memory
+LIMITS = {"hidden_size": 4096, "num_layers": 16, "epochs": 10_000, "patience": 10_000, "batch_size": 1_000_000}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Model size and optimisation settings, fixed before any test day is seen."""
@@ -28,7 +32,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "num_layers", "epochs", "patience", "batch_size"):
-            check_int(name, getattr(self, name))
+            # the upper bounds refuse absurd values before they exhaust memory or time
+            check_int(name, getattr(self, name), maximum=LIMITS[name])
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
 

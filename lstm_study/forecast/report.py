@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstm_study.errors import InputFileError
+from lstm_study.files import write_atomically
 from lstm_study.forecast.backtest import BacktestResult, config_dict
 
 
 def _plain(value: Any) -> Any:
-    """Turn NumPy, pandas and NaN values into what JSON can hold (NaN becomes null)."""
+    """Turn NumPy, pandas and NaN values into what JSON can hold (NaN and infinities become null)."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -25,7 +25,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
+        return None if not math.isfinite(value) else float(value)  # JSON has no NaN or Infinity
     return value
 
 
@@ -72,22 +72,14 @@ def summary(result: BacktestResult) -> dict[str, Any]:
 
 
 def write_json(result: BacktestResult, path: str | Path) -> Path:
-    """Write the summary to ``path`` as indented JSON and return the path."""
-    path = Path(path)
-    try:
-        path.write_text(json.dumps(summary(result), indent=2) + "\n")
-    except OSError as error:
-        raise InputFileError(f"cannot write the JSON summary to {path}: {error.strerror}") from None
-    return path
+    """Write the summary to ``path`` as indented JSON, atomically, and return the path."""
+    text = json.dumps(summary(result), indent=2) + "\n"
+    return write_atomically(Path(path), text, "the JSON summary")
 
 
 def write_predictions(result: BacktestResult, path: str | Path) -> Path:
-    """Write one row per test day (Date, actual, one column per model) to ``path`` as CSV."""
-    path = Path(path)
+    """Write one row per test day (Date, actual, one column per model) to ``path`` as CSV, atomically."""
     frame = result.predictions()
     frame["Date"] = frame["Date"].dt.strftime("%Y-%m-%d")
-    try:
-        frame.to_csv(path, index=False, float_format="%.10g")
-    except OSError as error:
-        raise InputFileError(f"cannot write the predictions to {path}: {error.strerror}") from None
-    return path
+    text = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+    return write_atomically(Path(path), text, "the predictions")

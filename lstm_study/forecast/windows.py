@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lstm_study.errors import ConfigError, InputDataError
+from lstm_study.dates import EARLIEST, latest
+from lstm_study.errors import ConfigError, InputDataError, shorten
 
 TARGETS = ("log-return", "price")
 VOLATILITY_DAYS = 20
@@ -84,6 +85,11 @@ def _local_day(value: object) -> pd.Timestamp:
 
 def _parse_dates(raw: pd.Series) -> pd.DatetimeIndex:
     """Parse a Date column into timezone-naive days, with a clear error on failure."""
+    if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+        # pandas would read 20030102 as nanoseconds after 1970: every row the same day
+        raise InputDataError(
+            f"the Date column holds numbers (first {shorten(raw.iloc[0])}), not dates; write every date as YYYY-MM-DD"
+        )
     try:
         dates = pd.DatetimeIndex(pd.to_datetime(raw, errors="raise"))
     except (ValueError, TypeError):
@@ -95,7 +101,7 @@ def _parse_dates(raw: pd.Series) -> pd.DatetimeIndex:
                 parsed.append(_local_day(value))
             except (ValueError, TypeError):
                 raise InputDataError(
-                    f"the Date column cannot be read as dates: row {row} holds {value!r}, and the rows do "
+                    f"the Date column cannot be read as dates: row {row} holds {shorten(value)}, and the rows do "
                     "not share one format; write every date as YYYY-MM-DD"
                 ) from None
         dates = pd.DatetimeIndex(parsed)
@@ -103,6 +109,12 @@ def _parse_dates(raw: pd.Series) -> pd.DatetimeIndex:
         dates = dates.tz_localize(None)
     if dates.hasnans:
         raise InputDataError("the Date column has empty values; every row needs a date")
+    implausible = dates[(dates < EARLIEST) | (dates > latest())]
+    if len(implausible):
+        raise InputDataError(
+            f"the Date column holds {len(implausible)} implausible date(s): {_listed(implausible)}; dates must lie "
+            f"between {EARLIEST:%Y-%m-%d} and a year from today"
+        )
     return dates.normalize()
 
 
@@ -128,8 +140,12 @@ def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() & frame[column].notna()
     if bad.any():
-        raise InputDataError(f"column {column!r} has values that are not numbers, e.g. {frame[column][bad].iloc[0]!r}")
-    return values.astype(float)
+        raise InputDataError(f"column {column!r} has values that are not numbers, e.g. {shorten(frame[column][bad].iloc[0])}")
+    values = values.astype(float)
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise InputDataError(f"column {column!r} holds {int(infinite.sum())} infinite value(s); prices must be finite")
+    return values
 
 
 def prepare_prices(frame: pd.DataFrame, *, ticker: str | None = None) -> PriceSeries:

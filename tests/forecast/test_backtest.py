@@ -33,7 +33,11 @@ def test_the_price_target_is_scored_in_prices(prices):
 
 def test_test_start_is_a_date_inside_the_data(prices):
     with pytest.raises(ConfigError, match="outside the data"):
-        walk_forward(prices, tiny_config(test_start="2030-01-01"), progress=False)
+        walk_forward(prices, tiny_config(test_start="2020-01-01"), progress=False)
+    with pytest.raises(ConfigError, match="not a plausible day"):
+        walk_forward(prices, tiny_config(test_start="3030-01-01"), progress=False)
+    with pytest.raises(ConfigError, match="not a date"):  # a year alone is not quietly January 1
+        walk_forward(prices, tiny_config(test_start="2011"), progress=False)
     with pytest.raises(ConfigError, match="not a date"):
         walk_forward(prices, tiny_config(test_start="soon"), progress=False)
     with pytest.raises(ConfigError, match="not a date"):  # pandas would read "" as NaT

@@ -107,3 +107,37 @@ def accuracy_by_position(model: nn.Module, x: Tensor, y: Tensor, ignore_index: i
     labelled = y != ignore_index
     correct = ((predicted == y) & labelled).sum(0).double()
     return torch.where(labelled.any(0), correct / labelled.sum(0).clamp(min=1), torch.nan)
+
+
+def recall_by_lag(
+    make_model: Callable[[], nn.Module],
+    lags: list[int],
+    *,
+    steps: int = 300,
+    lr: float = 3e-3,
+    test_size: int = 2000,
+    seed: int = 0,
+    test_seed: int = 1234,
+    **train_options: object,
+) -> list[dict[str, float]]:
+    """Train a fresh model per lag on delayed recall and score it on held-out sequences.
+
+    Chapter 1's protocol: for each lag, seeds reset to ``seed``, ``steps`` Adam steps on fresh
+    batches, then the test MSE and R² = 1 - MSE / (1/3) on ``test_size`` sequences drawn from one
+    generator seeded ``test_seed`` and shared by the lags in order; ``train_options`` (for
+    example ``batch_size``, ``clip_norm``) go to :func:`train`. Returns one row per lag.
+    """
+    from lstm_study.runtime import seed_everything  # runtime imports nothing from here
+    from lstm_study.tasks import delayed_recall
+
+    test_generator = torch.Generator().manual_seed(test_seed)
+    rows = []
+    for lag in lags:
+        generator = seed_everything(seed)
+        model = make_model()
+        data = lambda b, lag=lag: delayed_recall(b, lag, generator=generator)  # noqa: E731
+        train(model, data, steps=steps, lr=lr, **train_options)
+        x_test, y_test = delayed_recall(test_size, lag, generator=test_generator)
+        mse = evaluate(model, x_test, y_test)
+        rows.append({"lag": lag, "test MSE": mse, "r2": 1 - mse / (1 / 3)})
+    return rows

@@ -22,7 +22,15 @@ from tqdm import tqdm
 from lstm_study.dates import parse_day
 from lstm_study.errors import ConfigError, InsufficientDataError, check_int
 from lstm_study.forecast import baselines as base
-from lstm_study.forecast.metrics import DieboldMariano, diebold_mariano, evaluate, naive_scale, up_share
+from lstm_study.forecast.metrics import (
+    DieboldMariano,
+    DirectionalTest,
+    diebold_mariano,
+    directional_test,
+    evaluate,
+    naive_scale,
+    up_share,
+)
 from lstm_study.forecast.model import TrainConfig, fit, predict
 from lstm_study.forecast.scaling import FoldScaler
 from lstm_study.forecast.windows import (
@@ -49,7 +57,7 @@ class BacktestConfig:
     validation_days: int = 126
     min_train_days: int = 252
     seeds: int = 3
-    drift_days: int = base.DRIFT_DAYS
+    recent_drift_days: int = base.RECENT_DRIFT_DAYS
     device: str = "auto"
     warm_start: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -125,6 +133,10 @@ class BacktestResult:
     def diebold_mariano(self) -> DieboldMariano:
         """Diebold-Mariano test of the seed-averaged LSTM against the random walk (squared error)."""
         return diebold_mariano(self.actual, self.forecasts["lstm"], self.baselines["random_walk"])
+
+    def directional_test(self) -> DirectionalTest:
+        """The LSTM's directional accuracy against the better constant call, with its binomial p-value."""
+        return directional_test(self.actual, self.forecasts["lstm"], self.reference)
 
     def up_day_share(self) -> float:
         """Share of test days that went up: what a constant 'up' call scores in directional accuracy."""
@@ -252,7 +264,7 @@ def walk_forward(
 
     days = np.arange(test_start, n)
     log_returns = np.r_[np.nan, np.diff(np.log(series.price))]
-    baseline = base.baseline_returns(log_returns, days, config.drift_days)
+    baseline = base.baseline_returns(log_returns, days, config.recent_drift_days)
     previous_price = series.price[days - 1]
     if config.target == "price":
         baseline = {name: base.to_price(value, previous_price) for name, value in baseline.items()}

@@ -24,7 +24,7 @@ examples:
 
 --csv needs a comma-separated file with columns Date (YYYY-MM-DD) and Close; Adj Close, Volume
 and Ticker are used when present, and column names may be in any case (date, close, adj_close).
-Metrics compare the LSTM with the random walk, drift and historical-mean baselines on the
+Metrics compare the LSTM with the random walk, drift (all history) and recent drift (252 days) baselines on the
 same test days; an RMSE ratio above 1 means the LSTM loses to the random walk.
 """
 
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``backtest`` subcommand to the top-level parser."""
     parser = subparsers.add_parser(
         "backtest",
-        help="walk-forward backtest of the LSTM against random walk, drift and mean baselines",
+        help="walk-forward backtest of the LSTM against the random walk, drift and recent-drift baselines",
         description="Walk-forward backtest of an LSTM next-day forecaster against its baselines.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.tsa.stattools import diebold_mariano_test
 
 from lstm_study.errors import ConfigError, ShapeError
@@ -81,6 +82,39 @@ def directional_accuracy(actual: np.ndarray, forecast: np.ndarray, reference: np
     if np.all(forecast_move == 0):
         return float("nan")
     return float(np.mean(np.sign(forecast_move) == np.sign(a - reference)))
+
+
+@dataclass(frozen=True)
+class DirectionalTest:
+    """Directional accuracy against the better constant call ("always up" or "always down")."""
+
+    accuracy: float
+    constant_call: str
+    constant_share: float
+    days: int
+    p_value: float
+
+
+def directional_test(
+    actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray | float = 0.0
+) -> DirectionalTest:
+    """Test whether ``forecast`` calls the direction more often than the better constant call.
+
+    A forecaster that always says "up" scores the share of up days, one that always says "down"
+    the share of down days; the better of the two is the reference a directional forecast must
+    beat. The p-value is the one-sided binomial probability of at least as many right calls if
+    each day were right with that constant call's share (scipy.stats.binomtest).
+    """
+    a, f = _pair(actual, forecast)
+    move = a - reference
+    up, down = float(np.mean(move > 0)), float(np.mean(move < 0))
+    call, share = ("up", up) if up >= down else ("down", down)
+    accuracy = directional_accuracy(a, f, reference)
+    if np.isnan(accuracy):
+        return DirectionalTest(accuracy, call, share, len(a), float("nan"))
+    right = int(round(accuracy * len(a)))
+    p_value = float(stats.binomtest(right, len(a), share, alternative="greater").pvalue)
+    return DirectionalTest(accuracy, call, share, len(a), p_value)
 
 
 def up_share(actual: np.ndarray, reference: np.ndarray | float = 0.0) -> float:

@@ -34,6 +34,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
     metrics = result.metrics()
     seeds = result.seed_metrics()
     dm = result.diebold_mariano()
+    direction = result.directional_test()
     return _plain(
         {
             "ticker": result.ticker,
@@ -44,6 +45,13 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "test_end": result.dates[-1],
             "n_test": len(result.dates),
             "up_day_share": result.up_day_share(),
+            "directional": {
+                "lstm_accuracy": direction.accuracy,
+                "better_constant_call": direction.constant_call,
+                "better_constant_share": direction.constant_share,
+                "p_value": direction.p_value,
+                "test": "one-sided binomial against the better constant call's share",
+            },
             "models": {name: row.to_dict() for name, row in metrics.iterrows()},
             "diebold_mariano": {
                 "statistic": dm.statistic,

@@ -10,8 +10,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 # One colour per model across every figure of the chapter.
-COLORS = {"actual": "0.15", "lstm": "C3", "random_walk": "C0", "drift": "C2", "mean": "C1"}
-LABELS = {"actual": "actual", "lstm": "LSTM", "random_walk": "random walk (persistence)", "drift": "drift", "mean": "mean"}
+COLORS = {"actual": "0.15", "lstm": "C3", "random_walk": "C0", "drift": "C1", "recent_drift": "C2"}
+LABELS = {
+    "actual": "actual",
+    "lstm": "LSTM",
+    "random_walk": "random walk (persistence)",
+    "drift": "drift (all history)",
+    "recent_drift": "recent drift (252 days)",
+}
 
 
 def _label(name: str) -> str:

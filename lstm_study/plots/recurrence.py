@@ -23,6 +23,22 @@ def plot_recall_by_lag(results: pd.DataFrame, *, ax: plt.Axes | None = None) -> 
     return ax.figure
 
 
+def plot_recall_compared(results: dict[str, pd.DataFrame], *, ax: plt.Axes | None = None) -> Figure:
+    """Plot R² on held-out data against the recall lag, one line per model."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    for n, (name, table) in enumerate(results.items()):
+        ax.plot(table["lag"], table["r2"], marker="o", color=f"C{n}", label=name)
+    ax.axhline(0.0, color="grey", linestyle="--", label="predicting the mean (R² = 0)")
+    ax.set_xlabel("lag: steps between the value and the moment it is asked for")
+    ax.set_ylabel("R² on held-out sequences")
+    ax.set_ylim(-0.15, 1.05)
+    ax.set_title("Delayed recall: the same budget, a plain RNN and an LSTM")
+    ax.legend(loc="lower left")
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
 def plot_sensitivity(sensitivity: np.ndarray, lag: int | None = None, *, ax: plt.Axes | None = None) -> Figure:
     """Plot mean |d prediction / d x_t| against the distance from the last step, log scale."""
     if ax is None:

@@ -25,7 +25,7 @@ def tiny_config(**changes) -> BacktestConfig:
     """A walk-forward small enough to run in well under a second."""
     settings = dict(
         lookback=3, test_days=12, retrain_every=5, validation_days=8, min_train_days=20, seeds=1,
-        drift_days=10, device="cpu", train=TrainConfig(hidden_size=2, epochs=1, batch_size=64),
+        recent_drift_days=10, device="cpu", train=TrainConfig(hidden_size=2, epochs=1, batch_size=64),
     )
     settings.update(changes)
     return BacktestConfig(**settings)

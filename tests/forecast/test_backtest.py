@@ -28,7 +28,7 @@ def test_the_price_target_is_scored_in_prices(prices):
     result = walk_forward(prices.iloc[:120], tiny_config(target="price"), progress=False)
     np.testing.assert_allclose(result.baselines["random_walk"], result.previous_price)
     np.testing.assert_allclose(result.actual, prices["Adj Close"].to_numpy()[108:120])
-    assert set(result.predictions().columns) == {"Date", "actual", "lstm", "random_walk", "drift", "mean"}
+    assert set(result.predictions().columns) == {"Date", "actual", "lstm", "random_walk", "drift", "recent_drift"}
 
 
 def test_test_start_is_a_date_inside_the_data(prices):

@@ -75,7 +75,7 @@ def test_data_after_t_changes_no_forecast_or_feature_dated_at_or_before_t(
     np.testing.assert_array_equal(before.seed_forecasts[:, made_by_t], after.seed_forecasts[:, made_by_t])
     if cut_from_end >= 2:  # a forecast made after t does see the change
         later = before.dates > frame["Date"][cut + 1]
-        assert not np.array_equal(before.forecasts["drift"][later], after.forecasts["drift"][later])
+        assert not np.array_equal(before.forecasts["recent_drift"][later], after.forecasts["recent_drift"][later])
 
 
 @PROPERTY

@@ -66,3 +66,18 @@ def test_evaluate_has_one_row_per_model_and_the_benchmark_ratio_is_one():
     table = metrics.evaluate(actual, {"random_walk": np.zeros(3), "m": np.full(3, 0.001)}, scale=0.01)
     assert list(table.columns) == list(metrics.METRICS)
     assert table.loc["random_walk", "rmse_ratio_vs_random_walk"] == 1.0
+
+
+def test_directional_skill_is_judged_against_the_better_constant_call():
+    from lstm_study.forecast.metrics import directional_test
+
+    actual = np.array([-1.0, -2.0, -0.5, 1.0, -1.0, 0.5, -3.0, -0.1])  # 6 down, 2 up: "always down" scores 0.75
+    forecast = -np.ones(8)
+    result = directional_test(actual, forecast)
+    assert result.constant_call == "down" and result.constant_share == 0.75
+    assert result.accuracy == 0.75  # the LSTM that always says down does no better than the constant
+    # P(X >= 6) for X ~ Binomial(8, 0.75), by hand
+    from math import comb
+    expected = sum(comb(8, k) * 0.75**k * 0.25 ** (8 - k) for k in range(6, 9))
+    assert result.p_value == pytest.approx(expected)
+    assert np.isnan(directional_test(actual, np.zeros(8)).p_value)  # the random walk calls no direction

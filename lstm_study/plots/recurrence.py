@@ -10,20 +10,17 @@ from matplotlib.figure import Figure
 
 def plot_recall_by_lag(results: pd.DataFrame, *, ax: plt.Axes | None = None) -> Figure:
     """Plot the variance explained (R^2) on held-out data against the recall lag."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.8))
-    ax.plot(results["lag"], results["r2"], marker="o", color="C0", label="trained RNN")
-    ax.axhline(0.0, color="grey", linestyle="--", label="predicting the mean (R² = 0)")
-    ax.set_xlabel("lag: steps between the value and the moment it is asked for")
-    ax.set_ylabel("R² on held-out sequences")
-    ax.set_ylim(-0.15, 1.05)
-    ax.set_title("A tanh RNN recalls short lags and fails on long ones")
-    ax.legend(loc="upper right")
-    ax.grid(alpha=0.3)
-    return ax.figure
+    title = "A tanh RNN recalls short lags and fails on long ones"
+    return plot_recall_compared({"trained RNN": results}, title=title, legend="upper right", ax=ax)
 
 
-def plot_recall_compared(results: dict[str, pd.DataFrame], *, ax: plt.Axes | None = None) -> Figure:
+def plot_recall_compared(
+    results: dict[str, pd.DataFrame],
+    *,
+    title: str = "Delayed recall: the same budget, a plain RNN and an LSTM",
+    legend: str = "lower left",
+    ax: plt.Axes | None = None,
+) -> Figure:
     """Plot R² on held-out data against the recall lag, one line per model."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.8))
@@ -33,8 +30,8 @@ def plot_recall_compared(results: dict[str, pd.DataFrame], *, ax: plt.Axes | Non
     ax.set_xlabel("lag: steps between the value and the moment it is asked for")
     ax.set_ylabel("R² on held-out sequences")
     ax.set_ylim(-0.15, 1.05)
-    ax.set_title("Delayed recall: the same budget, a plain RNN and an LSTM")
-    ax.legend(loc="lower left")
+    ax.set_title(title)
+    ax.legend(loc=legend)
     ax.grid(alpha=0.3)
     return ax.figure
 

@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from lstm_study.errors import LSTMStudyError
 
 # module path -> name of its `register(subparsers)` function
-SUBCOMMAND_MODULES = ("lstm_study.data.commands", "lstm_study.forecast.commands")
+SUBCOMMAND_MODULES = (
+    "lstm_study.data.commands",
+    "lstm_study.forecast.commands",
+    "lstm_study.experiments.ablation",
+    "lstm_study.text.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +51,13 @@ def _say(command: str, text: str) -> None:
     print(f"lstm-study {command}: {line}", file=sys.stderr)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM ends the command like Ctrl-C: cleanup runs, no temporary file is left behind."""
+_interrupted = False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C and SIGTERM end the command: cleanup runs, no temporary file is left behind."""
+    global _interrupted
+    _interrupted = True
     raise KeyboardInterrupt
 
 
@@ -59,8 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     traceback; an unexpected error does only with ``--debug``.
     """
     command = "command"
+    global _interrupted
+    _interrupted = False
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, _interrupt) for number in signals} if in_main_thread else {}
     try:
         parser = build_parser()  # imports the subcommands (and torch): Ctrl-C may come already
         parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
@@ -81,13 +94,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(command, f"error: {error.strerror or error}{where}")
         return 1
     except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
+        if _interrupted:  # Ctrl-C while a library imported turns into its ImportError, say
+            _say(command, "interrupted")
+            return 130
         if "args" in locals() and getattr(args, "debug", False):
             raise
         _say(command, f"unexpected error: {type(error).__name__}: {error} (run again with --debug for the traceback)")
         return 1
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)  # a caller's own handler (a notebook's kernel) comes back
+        for number, handler in previous.items():
+            signal.signal(number, handler)  # a caller's own handlers (a notebook's kernel) come back
 
 
 if __name__ == "__main__":

@@ -53,3 +53,55 @@ def parse_day(value: object, name: str, error: type[LSTMStudyError]) -> pd.Times
             f"{name}={day:%Y-%m-%d} is not a plausible day: use one between {EARLIEST:%Y-%m-%d} and {last:%Y-%m-%d}"
         )
     return day
+
+
+def listed(values: object, limit: int = 3) -> str:
+    """Format the first few of a sequence of dates for a message: ``2003-01-02, NaT and 4 more``."""
+    items = list(values)  # type: ignore[call-overload]
+    shown = [str(pd.Timestamp(v).date()) if not pd.isna(v) else "NaT" for v in items[:limit]]
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _local_day(value: object) -> pd.Timestamp:
+    """Parse one ISO 8601 date, keeping its local calendar day when it carries a UTC offset."""
+    stamp = pd.to_datetime(value, format="ISO8601")
+    return stamp.tz_localize(None) if stamp.tz is not None else stamp
+
+
+def parse_day_column(raw: pd.Series, name: str, error: type[LSTMStudyError]) -> pd.DatetimeIndex:
+    """Return a column of dates as timezone-naive days, or raise ``error`` naming the first bad row.
+
+    The column-wise form of :func:`parse_day`: numbers (``20030102``) are refused rather than
+    read as nanoseconds after 1970, ISO dates whose UTC offset changes with daylight saving are
+    read day by day, and days outside [1900, a year from today] are refused as implausible.
+    """
+    if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+        raise error(
+            f"the {name} column holds numbers (first {shorten(raw.iloc[0])}), not dates; "
+            "write every date as YYYY-MM-DD"
+        )
+    try:
+        dates = pd.DatetimeIndex(pd.to_datetime(raw, errors="raise"))
+    except (ValueError, TypeError):
+        parsed = []
+        for row, value in enumerate(raw):
+            try:
+                parsed.append(_local_day(value))
+            except (ValueError, TypeError):
+                raise error(
+                    f"the {name} column cannot be read as dates: row {row} holds {shorten(value)}, "
+                    "and the rows do not share one format; write every date as YYYY-MM-DD"
+                ) from None
+        dates = pd.DatetimeIndex(parsed)
+    if dates.tz is not None:
+        dates = dates.tz_localize(None)
+    if dates.hasnans:
+        raise error(f"the {name} column has empty values; every row needs a date")
+    implausible = dates[(dates < EARLIEST) | (dates > latest())]
+    if len(implausible):
+        raise error(
+            f"the {name} column holds {len(implausible)} implausible date(s): {listed(implausible)}; "
+            f"dates must lie between {EARLIEST:%Y-%m-%d} and a year from today"
+        )
+    return dates.normalize()

@@ -55,6 +55,11 @@ def _backtest(tmp: Path, csv: str, *extra: str, json_out: str = "o.json", csv_ou
     return ["backtest", "--csv", csv, *FAST, *extra, "--json", str(tmp / json_out), "--predictions", str(tmp / csv_out)]
 
 
+def _forecast(tmp: Path, csv: str, *extra: str, json_out: str = "f.json") -> list[str]:
+    return ["forecast", "--csv", csv, "--seeds", "1", "--epochs", "1", "--device", "cpu", *extra,
+            "--json", str(tmp / json_out)]
+
+
 # (what is wrong, how to build the arguments from a temporary folder and a good CSV, exit status, message)
 REFUSED = [
     ("--predictions is the input CSV", lambda t, c: ["backtest", "--csv", c, *FAST, "--json", str(t / "o.json"),
@@ -90,6 +95,15 @@ REFUSED = [
      r"not a plausible day"),
     ("a cache folder that is a file", lambda t, c: ["fetch", "MSFT", "--source", "cache", "--data-dir", c], 1,
      r"no cached prices"),
+    ("a horizon of 0", lambda t, c: _forecast(t, c, "--horizon", "0"), 1, r"horizon must be .* from 1 to 20"),
+    ("a horizon over 20", lambda t, c: _backtest(t, c, "--horizon", "21"), 1, r"from 1 to 20, got 21"),
+    ("a level of 100", lambda t, c: _forecast(t, c, "--levels", "80", "100"), 1, r"level 100 is outside \(0, 100\)"),
+    ("a negative level", lambda t, c: _backtest(t, c, "--levels", "-80"), 1, r"level -80 is outside"),
+    ("a forecast into a missing folder", lambda t, c: _forecast(t, c, json_out="nowhere/f.json"), 1,
+     r"the folder .*nowhere does not exist"),
+    ("a forecast over its input", lambda t, c: _forecast(t, c, json_out=c), 1, r"is the input --csv"),
+    ("a plot that is its JSON", lambda t, c: _forecast(t, c, "--plot", str(t / "f.json")), 1,
+     r"--json and --plot both name"),
 ]
 
 

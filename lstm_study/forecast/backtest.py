@@ -5,10 +5,14 @@ For a fold whose test days start at day ``s``::
     [ training block ............ ][ validation block ][ test fold: s .. s + retrain_every - 1 ]
     first window              s - validation_days    s
 
-The scaler is fitted on the training block, early stopping watches the validation block, and
-the model then forecasts the fold's test days with inputs that end the day before each. The next
-fold moves ``s`` on by ``retrain_every`` days and refits everything on the longer history. Model
-size, epochs and cadence are fixed before the run: the test period is never used for a choice.
+The folds come from :func:`lstm_study.forecast.folds.walk_forward_folds`; in each, every
+forecaster (the LSTM and the baselines, one protocol: :mod:`lstm_study.forecast.forecasters`) is
+fitted, forecasts the validation block (whose errors calibrate its intervals,
+:mod:`lstm_study.forecast.intervals`) and then the fold's test days, ``horizon`` steps ahead from
+the close of the day before each. The next fold moves ``s`` on by ``retrain_every`` days and
+refits everything on the longer history. Model size, epochs and cadence are fixed before the
+run: the test period is never used for a choice. Scoring lives in
+:mod:`lstm_study.forecast.metrics`; the result holds forecasts.
 """
 
 from __future__ import annotations
@@ -20,28 +24,37 @@ import pandas as pd
 from tqdm import tqdm
 
 from lstm_study.dates import parse_day
-from lstm_study.errors import ConfigError, InsufficientDataError, check_int
+from lstm_study.errors import ConfigError, InsufficientDataError, check_int, shorten
 from lstm_study.forecast import baselines as base
+from lstm_study.forecast.features import (
+    check_target,
+    feature_columns,
+    first_complete_row,
+    make_features,
+)
+from lstm_study.forecast.folds import Fold, walk_forward_folds
+from lstm_study.forecast.forecasters import STRATEGIES, Problem, standard_forecasters
+from lstm_study.forecast.intervals import (
+    DEFAULT_LEVELS,
+    MAX_HORIZON,
+    check_levels,
+    error_quantiles,
+    intervals,
+    level_name,
+)
 from lstm_study.forecast.metrics import (
     DieboldMariano,
     DirectionalTest,
     diebold_mariano,
     directional_test,
     evaluate,
+    evaluate_by_step,
+    interval_scores,
     naive_scale,
     up_share,
 )
-from lstm_study.forecast.model import TrainConfig, fit, predict
-from lstm_study.forecast.scaling import FoldScaler
-from lstm_study.forecast.windows import (
-    PriceSeries,
-    check_target,
-    feature_columns,
-    first_complete_row,
-    make_features,
-    make_windows,
-    prepare_prices,
-)
+from lstm_study.forecast.model import TrainConfig
+from lstm_study.forecast.validate import PriceSeries, prepare_prices
 from lstm_study.runtime import resolve_device
 
 
@@ -61,12 +74,30 @@ class BacktestConfig:
     device: str = "auto"
     warm_start: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
+    horizon: int = 1
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+    strategy: str = "direct"
 
     def __post_init__(self) -> None:
         check_target(self.target)
+        horizon = self.horizon
+        whole = isinstance(horizon, int) and not isinstance(horizon, bool)
+        if not whole or not 1 <= horizon <= MAX_HORIZON:
+            raise ConfigError(
+                f"horizon must be a whole number of trading days from 1 to {MAX_HORIZON}, "
+                f"got {shorten(horizon)}"
+            )
+        object.__setattr__(self, "levels", check_levels(self.levels))
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         for name in ("lookback", "test_days", "retrain_every", "validation_days", "min_train_days", "seeds"):
             # upper bounds: absurd values are refused before they exhaust memory (100 seeds is plenty)
             check_int(name, getattr(self, name), maximum=100 if name == "seeds" else 100_000)
+        if self.validation_days < self.horizon or self.min_train_days < self.horizon:
+            raise ConfigError(
+                f"validation_days ({self.validation_days}) and min_train_days "
+                f"({self.min_train_days}) must each be at least the horizon ({self.horizon})"
+            )
 
 
 @dataclass(frozen=True)
@@ -87,7 +118,14 @@ class FoldRecord:
 
 @dataclass
 class BacktestResult:
-    """Test-day forecasts of the LSTM (per seed) and the baselines, with what is needed to score them."""
+    """Test-day forecasts of the LSTM (per seed) and the baselines, with what is needed to score them.
+
+    ``actual``, ``seed_forecasts`` and ``baselines`` are the one-step forecasts, on the target's
+    scale; ``step_actual`` and ``step_forecasts`` hold every step up to ``horizon`` as the value
+    reached from the forecast's origin (the cumulative log return, or the price), NaN where the
+    data end first; ``bounds[model][level]`` are their (2, days, steps) prediction intervals.
+    ``future`` holds the forecast of the days after the data, when it was asked for.
+    """
 
     ticker: str | None
     target: str
@@ -102,6 +140,15 @@ class BacktestResult:
     baselines: dict[str, np.ndarray]
     scale: float
     folds: list[FoldRecord]
+    step_actual: np.ndarray | None = None
+    step_forecasts: dict[str, np.ndarray] = field(default_factory=dict)
+    bounds: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)
+    future: FutureForecast | None = None
+
+    @property
+    def horizon(self) -> int:
+        """How many steps ahead each day was forecast."""
+        return self.config.horizon
 
     @property
     def forecasts(self) -> dict[str, np.ndarray]:
@@ -142,12 +189,37 @@ class BacktestResult:
         """Share of test days that went up: what a constant 'up' call scores in directional accuracy."""
         return up_share(self.actual, self.reference)
 
+    def by_step(self) -> pd.DataFrame:
+        """Per step: RMSEs, the LSTM's ratio to the random walk, Diebold-Mariano, intervals."""
+        table = evaluate_by_step(self.step_actual, self.step_forecasts)
+        for model, prefix in (("lstm", ""), ("random_walk", "random_walk_")):
+            for level, bounds in self.bounds[model].items():
+                scores = interval_scores(self.step_actual, bounds)
+                table[f"{prefix}coverage_{level_name(level)}"] = scores["coverage"]
+                table[f"{prefix}width_{level_name(level)}"] = scores["width"]
+        return table
+
     def predictions(self) -> pd.DataFrame:
         """One row per test day: Date, actual and each model's forecast, on the target's scale."""
         frame = pd.DataFrame({"Date": self.dates, "actual": self.actual})
         for name, forecast in self.forecasts.items():
             frame[name] = forecast
         return frame
+
+
+@dataclass(frozen=True)
+class FutureForecast:
+    """The forecast of the ``horizon`` days after the data, from a model fitted on all of it.
+
+    ``forecasts[model]`` is (steps,) and ``bounds[model][level]`` (2, steps), as the cumulative
+    log return from the last close or as the price (the target's scale of ``step_forecasts``).
+    """
+
+    forecasts: dict[str, np.ndarray]
+    bounds: dict[str, dict[float, np.ndarray]]
+    validation_start: pd.Timestamp
+    best_epochs: tuple[int, ...]
+    last_close: float  # the price column's last value, which the forecasts start from
 
 
 def _test_start_index(dates: pd.DatetimeIndex, config: BacktestConfig) -> int:
@@ -191,83 +263,125 @@ def _check_length(n: int, first_day: int, test_start: int, config: BacktestConfi
         )
 
 
+def make_problem(series: PriceSeries, config: BacktestConfig) -> Problem:
+    """Build the features and targets every forecaster sees, from a validated series."""
+    columns = feature_columns(config.target, series.volume is not None)
+    table = make_features(series, config.target)
+    first_day = first_complete_row(table) + config.lookback
+    return Problem(series, config.target, columns, table, config.lookback, config.horizon, first_day)
+
+
+def to_steps(problem: Problem, per_step: np.ndarray) -> np.ndarray:
+    """Turn per-step forecasts into values reached from the origin: cumulative returns, or prices."""
+    return np.cumsum(per_step, axis=-1) if problem.target == "log-return" else per_step
+
+
+def step_actual(problem: Problem, days: np.ndarray, until: int) -> np.ndarray:
+    """The actual value of each step from the close before each day; NaN from day ``until`` on."""
+    reached = np.asarray(days, dtype=int)[:, None] + np.arange(problem.horizon)
+    known = reached < until
+    safe = np.where(known, reached, 0)
+    if problem.target == "log-return":
+        log_price = np.log(problem.series.price)
+        values = log_price[safe] - log_price[np.asarray(days) - 1][:, None]
+    else:
+        values = problem.series.price[safe]
+    return np.where(known, values, np.nan)
+
+
+def _fold_forecasts(problem: Problem, forecasters: dict, fold: Fold, levels: tuple[float, ...]):
+    """Fit each forecaster on the fold; return its members' test forecasts and interval bounds."""
+    test_days = np.array(fold.test)
+    calibration_days = np.arange(fold.validation.start, fold.test.start)
+    calibration_actual = step_actual(problem, calibration_days, until=fold.test.start)
+    members, bounds = {}, {}
+    for name, model in forecasters.items():
+        model.fit(problem, fold)
+        members[name] = model.predict(problem, test_days)
+        calibration = to_steps(problem, model.predict(problem, calibration_days).mean(axis=0))
+        quantiles = error_quantiles(calibration_actual - calibration, levels)
+        bounds[name] = intervals(to_steps(problem, members[name].mean(axis=0)), quantiles)
+    return members, bounds
+
+
 def walk_forward(
     data: pd.DataFrame | PriceSeries,
     config: BacktestConfig | None = None,
     *,
     ticker: str | None = None,
     progress: bool | None = None,
+    future: bool = False,
 ) -> BacktestResult:
-    """Run the walk-forward backtest of the LSTM and the baselines on one ticker's price table."""
+    """Run the walk-forward backtest of the LSTM and the baselines on one ticker's price table.
+
+    With ``future=True`` the forecasters are fitted once more on all the data and forecast the
+    ``horizon`` days after it (``result.future``).
+    """
     config = config or BacktestConfig()
     series = data if isinstance(data, PriceSeries) else prepare_prices(data, ticker=ticker)
     device = resolve_device(config.device)
-    columns = feature_columns(config.target, series.volume is not None)
-    table = make_features(series, config.target)
-    features = table[columns].to_numpy(dtype=float)
-    targets = table["target"].to_numpy(dtype=float)
-    n = len(series)
-    first_day = first_complete_row(table) + config.lookback
-    test_start = _test_start_index(series.dates, config)
-    _check_length(n, first_day, test_start, config, series.dates)
+    problem = make_problem(series, config)
+    n, first_day, dates = len(series), problem.first_day, series.dates
+    test_start = _test_start_index(dates, config)
+    _check_length(n, first_day, test_start, config, dates)
 
-    fold_starts = list(range(test_start, n, config.retrain_every))
-    seed_forecasts = np.full((config.seeds, n - test_start), np.nan)
-    folds: list[FoldRecord] = []
-    states: list[dict | None] = [None] * config.seeds
-    bar = tqdm(fold_starts, desc=f"{series.ticker or 'series'} folds", disable=None if progress is None else not progress)
-    for k, start in enumerate(bar):
-        end = min(start + config.retrain_every, n)
-        validation_start = start - config.validation_days
-        train_days = np.arange(first_day, validation_start)
-        validation_days = np.arange(validation_start, start)
-        test_days = np.arange(start, end)
-        # Fitted on the training block only: rows before validation_start.
-        x_scaler = FoldScaler().fit(table[columns].iloc[first_day - config.lookback : validation_start])
-        y_scaler = FoldScaler().fit(table[["target"]].iloc[train_days])
-        scaled = x_scaler.transform(features)
-        scaled_targets = y_scaler.transform(targets[:, None])[:, 0]
-        x_train, y_train = make_windows(scaled, scaled_targets, train_days, config.lookback)
-        x_val, y_val = make_windows(scaled, scaled_targets, validation_days, config.lookback)
-        x_test, _ = make_windows(scaled, scaled_targets, test_days, config.lookback)
-        best_epochs = []
-        for seed in range(config.seeds):
-            model, history = fit(
-                x_train, y_train, x_val, y_val, config.train,
-                seed=10_000 * seed + k, device=device, progress=progress,
-                description=f"fold {k + 1}/{len(fold_starts)} seed {seed}",
-                initial_state=states[seed],
+    forecasters = standard_forecasters(
+        config.train, seeds=config.seeds, device=device, warm_start=config.warm_start,
+        strategy=config.strategy, recent_drift_days=config.recent_drift_days, progress=progress,
+    )
+    folds = list(walk_forward_folds(
+        first_day, test_start, n, retrain_every=config.retrain_every,
+        validation_days=config.validation_days, horizon=config.horizon, future=future,
+    ))
+    rows, steps = n - test_start, config.horizon
+    members = {name: None for name in forecasters}
+    bounds = {name: {level: np.full((2, rows, steps), np.nan) for level in config.levels}
+              for name in forecasters}
+    records: list[FoldRecord] = []
+    next_days = None
+    lstm = forecasters["lstm"]
+    bar = tqdm(folds, desc=f"{series.ticker or 'series'} folds",
+               disable=None if progress is None else not progress)
+    for fold in bar:
+        fold_members, fold_bounds = _fold_forecasts(problem, forecasters, fold, config.levels)
+        if fold.future:
+            next_days = FutureForecast(
+                forecasts={
+                    k: to_steps(problem, v.mean(axis=0))[0] for k, v in fold_members.items()
+                },
+                bounds={k: {lv: b[:, 0] for lv, b in v.items()} for k, v in fold_bounds.items()},
+                validation_start=dates[fold.validation.start],
+                best_epochs=lstm.best_epochs,
+                last_close=float(series.price[-1]),
             )
-            if config.warm_start:
-                states[seed] = model.state_dict()
-            prediction = y_scaler.inverse_transform(predict(model, x_test, device)[:, None])[:, 0]
-            seed_forecasts[seed, start - test_start : end - test_start] = prediction
-            best_epochs.append(history.best_epoch)
-        dates = series.dates
-        folds.append(
+            continue
+        where = slice(fold.test.start - test_start, fold.test.stop - test_start)
+        for name, values in fold_members.items():
+            if members[name] is None:
+                members[name] = np.full((len(values), rows, steps), np.nan)
+            members[name][:, where] = values
+            for level, fold_level in fold_bounds[name].items():
+                bounds[name][level][:, where] = fold_level
+        records.append(
             FoldRecord(
-                fold=k,
-                train_start=dates[train_days[0]],
-                train_end=dates[train_days[-1]],
-                validation_start=dates[validation_days[0]],
-                validation_end=dates[validation_days[-1]],
-                test_start=dates[start],
-                test_end=dates[end - 1],
-                scaler_fitted_until=max(x_scaler.fitted_until, y_scaler.fitted_until),
-                n_train=len(train_days),
-                best_epochs=tuple(best_epochs),
+                fold=fold.index,
+                train_start=dates[fold.train.start],
+                train_end=dates[fold.train.stop - 1],
+                validation_start=dates[fold.validation.start],
+                validation_end=dates[fold.test.start - 1],
+                test_start=dates[fold.test.start],
+                test_end=dates[fold.test.stop - 1],
+                scaler_fitted_until=lstm.fitted_until,
+                n_train=len(fold.train),
+                best_epochs=lstm.best_epochs,
             )
         )
     bar.close()
-    if np.isnan(seed_forecasts).any():  # every test day must be forecast exactly once
+    if any(np.isnan(values).any() for values in members.values()):
         raise RuntimeError("walk-forward left a test day without a forecast")
 
     days = np.arange(test_start, n)
-    log_returns = np.r_[np.nan, np.diff(np.log(series.price))]
-    baseline = base.baseline_returns(log_returns, days, config.recent_drift_days)
     previous_price = series.price[days - 1]
-    if config.target == "price":
-        baseline = {name: base.to_price(value, previous_price) for name, value in baseline.items()}
     notes = series.notes
     if np.all(series.price[days] == previous_price):
         notes += (
@@ -278,21 +392,26 @@ def walk_forward(
         ticker=series.ticker,
         target=config.target,
         price_column=series.price_column,
-        features=columns,
+        features=problem.columns,
         config=config,
         notes=notes,
-        dates=series.dates[days],
-        actual=targets[days],
+        dates=dates[days],
+        actual=problem.targets[days],
         previous_price=previous_price,
-        seed_forecasts=seed_forecasts,
-        baselines=baseline,
-        scale=naive_scale(targets[:test_start]),
-        folds=folds,
+        seed_forecasts=members["lstm"][:, :, 0],
+        baselines={name: values[0, :, 0] for name, values in members.items() if name != "lstm"},
+        scale=naive_scale(problem.targets[:test_start]),
+        folds=records,
+        step_actual=step_actual(problem, days, until=n),
+        step_forecasts={name: to_steps(problem, v.mean(axis=0)) for name, v in members.items()},
+        bounds=bounds,
+        future=next_days,
     )
 
 
 def config_dict(config: BacktestConfig) -> dict:
     """Return the configuration as plain JSON-ready values."""
     out = asdict(config)
-    out["test_start"] = None if config.test_start is None else str(pd.Timestamp(config.test_start).date())
+    out["test_start"] = None if config.test_start is None else str(parse_day(config.test_start, "test start", ConfigError).date())
+    out["levels"] = list(config.levels)
     return out

@@ -196,3 +196,56 @@ def evaluate(
         for name, forecast in forecasts.items()
     }
     return pd.DataFrame.from_dict(rows, orient="index")[list(METRICS)].rename_axis("model")
+
+
+def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Share of known actuals inside [lower, upper] (NaN actuals are skipped)."""
+    a, lo, hi = (np.asarray(v, dtype=float).ravel() for v in (actual, lower, upper))
+    known = np.isfinite(a)
+    if not known.any():
+        return float("nan")
+    return float(np.mean((lo[known] <= a[known]) & (a[known] <= hi[known])))
+
+
+def evaluate_by_step(
+    actual: np.ndarray,
+    forecasts: Mapping[str, np.ndarray],
+    *,
+    model: str = "lstm",
+    benchmark: str = "random_walk",
+) -> pd.DataFrame:
+    """Score (days, steps) forecasts step by step: RMSE of each, ``model`` against ``benchmark``.
+
+    Row ``h`` uses the days whose step-``h`` actual is known. The RMSE ratio and the
+    Diebold-Mariano test compare ``model`` with ``benchmark`` at the same step; the test's
+    Newey-West bandwidth grows with the step, whose errors overlap (``horizon=h``).
+    """
+    actual = np.asarray(actual, dtype=float)
+    rows = []
+    for step in range(actual.shape[1]):
+        known = np.isfinite(actual[:, step])
+        a = actual[known, step]
+        row: dict[str, float] = {"step": step + 1, "n": int(known.sum())}
+        for name, forecast in forecasts.items():
+            row[f"rmse_{name}"] = rmse(a, np.asarray(forecast)[known, step])
+        f, b = np.asarray(forecasts[model])[known, step], np.asarray(forecasts[benchmark])[known, step]
+        row["rmse_ratio_vs_random_walk"] = rmse_ratio(a, f, b)
+        test = diebold_mariano(a, f, b, horizon=step + 1)
+        row["dm_statistic"], row["dm_p_value"] = test.statistic, test.p_value
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("step")
+
+
+def interval_scores(actual: np.ndarray, bounds: np.ndarray) -> pd.DataFrame:
+    """Coverage and mean width per step of (2, days, steps) interval ``bounds``."""
+    actual = np.asarray(actual, dtype=float)
+    rows = []
+    for step in range(actual.shape[1]):
+        lower, upper = bounds[0][:, step], bounds[1][:, step]
+        known = np.isfinite(actual[:, step])
+        rows.append({
+            "step": step + 1,
+            "coverage": coverage(actual[:, step], lower, upper),
+            "width": float(np.mean(upper[known] - lower[known])) if known.any() else float("nan"),
+        })
+    return pd.DataFrame(rows).set_index("step")

@@ -47,13 +47,15 @@ class FitHistory:
     best_epoch: int = 0
 
 
-def build_model(n_features: int, config: TrainConfig, seed: int, device: torch.device) -> nn.Module:
-    """Return an LSTM regressor whose initial weights depend only on ``seed`` (on ``device``; cuDNN on a GPU)."""
+def build_model(
+    n_features: int, config: TrainConfig, seed: int, device: torch.device, outputs: int = 1
+) -> nn.Module:
+    """Return an LSTM regressor (``outputs`` values per window) whose weights depend only on ``seed``."""
     # fork_rng keeps the caller's global random state untouched by our seeding.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         lstm = nn.LSTM(n_features, config.hidden_size, num_layers=config.num_layers, batch_first=True)
-        model = SequenceRegressor(lstm, 1)
+        model = SequenceRegressor(lstm, outputs)
     return model.to(device)
 
 
@@ -77,16 +79,18 @@ def fit(
     progress: bool | None = None,
     description: str = "epochs",
     initial_state: dict[str, torch.Tensor] | None = None,
+    outputs: int = 1,
 ) -> tuple[nn.Module, FitHistory]:
     """Train on the training block with Adam and MSE; keep the weights of the best validation epoch.
 
     Training stops after ``patience`` epochs without a better validation loss. The validation
     block lies after the training block and before the test fold, so the stopping rule never
     looks at a test day. ``initial_state`` warm-starts from an earlier fold's weights (trained
-    on earlier days only), so a retrain only has to adapt to the newest month.
+    on earlier days only), so a retrain only has to adapt to the newest month. With ``outputs``
+    above 1 (one per forecast step) ``y_train`` and ``y_val`` are (n, outputs).
     """
     device = resolve_device(device)
-    model = build_model(x_train.shape[-1], config, seed, device)
+    model = build_model(x_train.shape[-1], config, seed, device, outputs)
     if initial_state is not None:
         model.load_state_dict(initial_state)
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)

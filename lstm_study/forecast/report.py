@@ -1,4 +1,4 @@
-"""The backtest's outputs for people and programs: a JSON summary and a CSV of daily forecasts."""
+"""Outputs for people and programs: the backtest's JSON and daily CSV, the forecast's JSON."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ import pandas as pd
 
 from lstm_study.files import write_atomically
 from lstm_study.forecast.backtest import BacktestResult, config_dict
+from lstm_study.forecast.intervals import level_name
+
+#: how the intervals are made, said in every report that holds them
+INTERVAL_METHOD = (
+    "empirical quantiles of out-of-sample errors (split-conformal): each model, fitted on the days "
+    "before a validation block, forecasts that block, and the (100 - level)/2 and (100 + level)/2 "
+    "percentiles of its errors at each step are added to its forecasts at that step"
+)
+DATES_NOTE = "business days (Monday to Friday) after the last date; exchange holidays are not skipped"
 
 
 def _plain(value: Any) -> Any:
@@ -74,6 +83,10 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "mase_scale": result.scale,
             "config": config_dict(result.config),
             "folds": [fold.__dict__ for fold in result.folds],
+            "horizon": result.horizon,
+            "levels": [_level(level) for level in result.config.levels],
+            "interval_method": INTERVAL_METHOD,
+            "by_step": by_step_records(result),
             "notes": list(result.notes),
         }
     )
@@ -91,3 +104,70 @@ def write_predictions(result: BacktestResult, path: str | Path) -> Path:
     frame["Date"] = frame["Date"].dt.strftime("%Y-%m-%d")
     text = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
     return write_atomically(Path(path), text, "the predictions")
+
+
+def _level(level: float) -> int | float:
+    """80.0 -> 80 (as the user typed it), 97.5 stays."""
+    return int(level) if float(level).is_integer() else float(level)
+
+
+def by_step_records(result: BacktestResult) -> list[dict[str, Any]]:
+    """One JSON record per step: skill against the random walk, Diebold-Mariano, interval scores."""
+    table = result.by_step()
+    return [
+        _plain({"step": int(step), "n_test": int(row.pop("n")), **row.to_dict()})
+        for step, row in table.iterrows()
+    ]
+
+
+def to_price(result: BacktestResult, values: np.ndarray, last_close: float) -> np.ndarray:
+    """Turn values reached from the last close (cumulative log returns, or prices) into prices."""
+    values = np.asarray(values, dtype=float)
+    return last_close * np.exp(values) if result.target == "log-return" else values
+
+
+def forecast_summary(result: BacktestResult, source: str | None = None) -> dict[str, Any]:
+    """The ``forecast`` command's JSON: the next days' prices with intervals, and the backtest's skill."""
+    if result.future is None:
+        raise ValueError("the result holds no forecast of the next days: run walk_forward(future=True)")
+    last_date, last_close = result.dates[-1], result.future.last_close
+    dates = pd.bdate_range(last_date + pd.offsets.BDay(1), periods=result.horizon)
+    rows = []
+    for step in range(result.horizon):
+        row: dict[str, Any] = {"step": step + 1, "date": dates[step]}
+        for model in ("lstm", "random_walk"):
+            row[model] = to_price(result, result.future.forecasts[model][step], last_close)
+        for model in ("lstm", "random_walk"):
+            for level, bounds in result.future.bounds[model].items():
+                lower, upper = to_price(result, bounds[:, step], last_close)
+                row[f"{model}_lower_{level_name(level)}"] = lower
+                row[f"{model}_upper_{level_name(level)}"] = upper
+        rows.append(row)
+    return _plain({
+        "ticker": result.ticker,
+        "last_date": last_date,
+        "last_close": last_close,
+        "horizon": result.horizon,
+        "levels": [_level(level) for level in result.config.levels],
+        "price_column": result.price_column,
+        "source": source,
+        "target": result.target,
+        "strategy": result.config.strategy,
+        "dates": DATES_NOTE,
+        "interval_method": INTERVAL_METHOD,
+        "forecasts": rows,
+        "backtest": {
+            "n_test": len(result.dates),
+            "test_start": result.dates[0],
+            "test_end": result.dates[-1],
+            "by_step": by_step_records(result),
+        },
+        "config": config_dict(result.config),
+        "notes": list(result.notes),
+    })
+
+
+def write_forecast_json(result: BacktestResult, path: str | Path, source: str | None = None) -> Path:
+    """Write :func:`forecast_summary` to ``path`` as indented JSON, atomically."""
+    text = json.dumps(forecast_summary(result, source), indent=2) + "\n"
+    return write_atomically(Path(path), text, "the forecast")

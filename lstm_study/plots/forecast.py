@@ -1,8 +1,8 @@
-"""Figures for chapter 7 (the predictor): forecasts against actuals, the lag-1 illusion, losses over time, seeds."""
+"""Figures for chapter 7 (the predictor): forecasts against actuals, the lag-1 illusion, losses, seeds, fan charts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -126,4 +126,97 @@ def plot_seed_spread(seed_ratios: pd.Series, ensemble_ratio: float, *, ax: plt.A
     ax.set_ylabel("RMSE / random walk's RMSE")
     ax.legend(frameon=False, fontsize=9)
     ax.set_title("The spread across initialisations, against the break-even line")
+    return ax.figure
+
+
+def _level_key(level: float) -> str:
+    return f"{level:g}"
+
+
+def plot_fan_chart(
+    history: pd.Series,
+    forecasts: pd.DataFrame,
+    levels: Sequence[float],
+    *,
+    days: int = 63,
+    ylabel: str = "closing price",
+    title: str | None = None,
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """Draw the last ``days`` prices of ``history`` and both forecasts of the next days with intervals.
+
+    ``forecasts`` has one row per step with ``date``, ``lstm``, ``random_walk`` and, per level,
+    ``{model}_lower_{level}`` and ``{model}_upper_{level}`` (the ``forecast`` command's rows).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
+    recent = history.iloc[-days:]
+    ax.plot(recent.index, recent.to_numpy(), color=COLORS["actual"], lw=1.5, label="history")
+    dates = pd.DatetimeIndex(pd.to_datetime(forecasts["date"]))
+    start = recent.index[-1]
+    last = float(recent.iloc[-1])
+    x = pd.DatetimeIndex([start]).append(dates)
+    ordered = sorted(levels, reverse=True)
+    for model, style in (("lstm", "-"), ("random_walk", "--")):
+        color = COLORS[model]
+        for k, level in enumerate(ordered):
+            key = _level_key(level)
+            lower = np.r_[last, forecasts[f"{model}_lower_{key}"].to_numpy(dtype=float)]
+            upper = np.r_[last, forecasts[f"{model}_upper_{key}"].to_numpy(dtype=float)]
+            if model == "lstm":
+                ax.fill_between(x, lower, upper, color=color, alpha=0.15 + 0.15 * k, lw=0,
+                                label=f"LSTM {key}% interval")
+            else:
+                dash = ":" if k == 0 else "-."
+                ax.plot(x, lower, color=color, lw=0.9, ls=dash, label=f"random walk {key}% interval")
+                ax.plot(x, upper, color=color, lw=0.9, ls=dash)
+        centre = np.r_[last, forecasts[model].to_numpy(dtype=float)]
+        ax.plot(x, centre, color=color, lw=1.8, ls=style, marker=".", label=f"{_label(model)} forecast")
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title or f"The next {len(dates)} business days, after {days} days of history")
+    ax.figure.autofmt_xdate()
+    return ax.figure
+
+
+def plot_test_period(
+    dates: pd.DatetimeIndex,
+    actual: np.ndarray,
+    forecasts: Mapping[str, np.ndarray],
+    *,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+    level: float | None = None,
+    ylabel: str = "closing price",
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """Draw the actual price over the whole test period, each forecast of it, and an optional band."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+    if lower is not None and upper is not None:
+        ax.fill_between(dates, lower, upper, color=COLORS["lstm"], alpha=0.2, lw=0,
+                        label=f"LSTM {_level_key(level or 0)}% interval")
+    ax.plot(dates, np.asarray(actual, dtype=float), color=COLORS["actual"], lw=1.2, label="actual")
+    for name, forecast in forecasts.items():
+        ax.plot(dates, np.asarray(forecast, dtype=float), color=COLORS.get(name), lw=0.9,
+                label=f"{_label(name)} forecast")
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, fontsize=9, loc="upper left")
+    ax.set_title("The whole test period: each forecast drawn on the day it forecasts")
+    ax.figure.autofmt_xdate()
+    return ax.figure
+
+
+def plot_error_by_step(table: pd.DataFrame, *, ax: plt.Axes | None = None) -> Figure:
+    """RMSE against the step, one line per column of ``table`` (index: step; one column per model)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    for name in table.columns:
+        ax.plot(table.index, table[name].to_numpy(), marker="o", color=COLORS.get(name),
+                label=_label(name))
+    ax.set_xticks(table.index)
+    ax.set_xlabel("step $h$ (trading days ahead)")
+    ax.set_ylabel("RMSE of the $h$-day log return")
+    ax.legend(frameon=False, fontsize=9)
+    ax.set_title("Error grows with the horizon, for every forecaster alike")
     return ax.figure

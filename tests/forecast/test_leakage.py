@@ -13,7 +13,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import lstm_study.forecast.backtest as backtest
+import lstm_study.forecast.forecasters as forecasters
 from lstm_study.forecast.backtest import walk_forward
 from lstm_study.forecast.scaling import FoldScaler
 from lstm_study.forecast.windows import make_features, prepare_prices
@@ -93,7 +93,7 @@ def test_the_scaler_sees_training_rows_only(series_seed, retrain_every):
         result = walk_forward(price_table(80, series_seed), tiny_config(retrain_every=retrain_every), progress=False)
     finally:
         FoldScaler.fit = original_fit
-    assert backtest.FoldScaler is FoldScaler  # the backtest fits the class we spied on
+    assert forecasters.FoldScaler is FoldScaler  # the LSTM forecaster fits the class we spied on
     assert len(seen) == 2 * len(result.folds)  # a feature scaler and a target scaler per fold
     for fold, (x_rows, y_rows) in zip(result.folds, zip(seen[::2], seen[1::2])):
         for rows in (x_rows, y_rows):

@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test test-other-cpu browser-test bench env notebooks lock clean
+.PHONY: book test test-other-cpu browser-test pdf bench env notebooks lock clean
 
 # nbval on every chapter: only cells marked NBVAL_CHECK_OUTPUT must reproduce their committed output
 NBVAL := -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg book -q -ra -p no:randomly
@@ -51,6 +51,13 @@ test-other-cpu: $(STAMP)
 # of the table of contents; screenshots in _build/screenshots/. Skips, saying why, without a browser.
 browser-test: book
 	$(BIN)/python -m pytest tests/browser -m browser -q -ra
+
+# The whole book as one PDF, _build/pdf/book.pdf (title page, contents, page numbers), printed from
+# the built pages by headless Chromium (see scripts/make_pdf.py; says how to install it when it is
+# missing); also copied beside the site as _build/html/book.pdf, where the introduction links to it.
+pdf: book
+	$(BIN)/python scripts/make_pdf.py
+	cp _build/pdf/book.pdf _build/html/book.pdf
 
 # Time one LSTM training step, ours against torch.nn.LSTM (CPU with 2 threads, then CUDA if there
 # is a GPU); prints a table and writes benchmarks/results/<device>.json. See benchmarks/README.md.

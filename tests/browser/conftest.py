@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -95,6 +95,12 @@ def page(request: pytest.FixtureRequest) -> Page:
 
 
 @pytest.fixture(scope="session")
+def missing() -> Callable[[str], None]:
+    """Skip with a reason, or fail when LSTM_STUDY_REQUIRE_BROWSER=1 (for tests in other files)."""
+    return _missing
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The repository the book was built from."""
     return REPO
@@ -166,14 +172,20 @@ def screenshot_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def driver(html_root: Path) -> Iterator[object]:
-    """Debian's headless Chromium through its own chromedriver; nothing is ever downloaded."""
+def browser_binaries() -> tuple[str, str]:
+    """Chromium and its chromedriver, or a skip that says how to install them."""
     for exe, name in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromedriver")):
         if not (Path(exe).exists() or shutil.which(exe)):
             _missing(
                 f"{name} not found at {exe}: `apt-get install chromium chromium-driver` "
                 "(or set CHROMIUM / CHROMEDRIVER)"
             )
+    return CHROMIUM, CHROMEDRIVER
+
+
+@pytest.fixture(scope="session")
+def driver(html_root: Path, browser_binaries: tuple[str, str]) -> Iterator[object]:
+    """Debian's headless Chromium through its own chromedriver; nothing is ever downloaded."""
     os.environ["SE_OFFLINE"] = "true"  # selenium-manager must never fetch a browser or a driver
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

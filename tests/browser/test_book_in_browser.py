@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -26,6 +25,21 @@ pytestmark = pytest.mark.browser
 EXPECTED_EXTERNAL = ("https://cdn.jsdelivr.net/npm/mathjax@3/",)
 LSTM_CHAPTER = "book/03_lstm.html"
 MAX_VISIBLE_OUTPUT_LINES = 40  # longer logs belong behind `hide-output`, or printed shorter
+# Pages with code cells wider than their box (see test_code_fits_its_box); drop a page once it fits.
+WIDE_CODE_REASON = "chapters are being reformatted to 88 columns (issue 18)"
+WIDE_CODE_PAGES = frozenset(
+    f"book/{name}.html"
+    for name in (
+        "01_recurrent_networks",
+        "02_vanishing_gradients",
+        "03_lstm",
+        "04_bidirectional",
+        "05_scraper",
+        "06_exploratory_analysis",
+        "07_predictor",
+        "a1_why_cudnn_is_fast",
+    )
+)
 
 FACTS_JS = r"""
 const art = document.querySelector('article.bd-article') || document.body;
@@ -59,8 +73,23 @@ return {
   wideTables: [...art.querySelectorAll('table')].filter(shown)
     .filter(t => t.getBoundingClientRect().width > artWidth + 1)
     .map(t => ({width: Math.round(t.getBoundingClientRect().width), head: t.textContent.trim().slice(0, 80)})),
-  wideCode: [...art.querySelectorAll('div.cell_input pre')].filter(shown)
-    .filter(pre => pre.scrollWidth > pre.clientWidth + 1).map(where),
+  // Code that scrolls sideways in its box: its longest line, and how many columns the box shows.
+  wideCode: [...art.querySelectorAll('div.cell_input pre, div.highlight pre')]
+    .filter(pre => !pre.closest('div.cell_output')).filter(shown)
+    .filter(pre => pre.scrollWidth > pre.clientWidth + 1).map(pre => {
+      const lines = pre.textContent.split('\n');
+      const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
+      const style = getComputedStyle(pre);
+      const ctx = document.createElement('canvas').getContext('2d');
+      ctx.font = style.fontSize + ' ' + style.fontFamily;
+      const pad = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+      const columns = Math.floor((pre.clientWidth - pad) / ctx.measureText('0').width);
+      return {where: where(pre), longest: longest, columns: columns};
+    }),
+  icons: [...document.querySelectorAll('link[rel~="icon"]')].map(l => l.href),
+  logos: [...document.querySelectorAll('.navbar-brand img')].filter(
+    img => !!(img.offsetWidth || img.offsetHeight)).map(
+    img => ({src: img.src, complete: img.complete, naturalWidth: img.naturalWidth})),
   pageOverflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
   articleWidth: Math.round(artWidth),
   mathElements: art.querySelectorAll('.math').length,
@@ -137,23 +166,37 @@ def report(
     return _REPORTS[page.path]
 
 
-def _is_expected_failure(entry: dict[str, Any]) -> bool:
-    """A failed load of an allowed CDN resource (the browser here resolves no outside host), or
-    of /favicon.ico, which the browser asks the server for by itself (the book declares no icon)."""
-    message = entry["message"]
-    return entry.get("source") == "network" and (
-        message.startswith(EXPECTED_EXTERNAL) or urlsplit(message.split(" ", 1)[0]).path == "/favicon.ico"
+def _is_expected_failure(entry: dict[str, Any], mathjax: bool) -> bool:
+    """The failed load of MathJax from its CDN when no local copy stands in for it (the browser
+    here resolves no outside host). Nothing else: the book declares its favicon, so the browser
+    no longer asks for a missing /favicon.ico."""
+    return (
+        not mathjax
+        and entry.get("source") == "network"
+        and entry["message"].startswith(EXPECTED_EXTERNAL)
     )
 
 
-def test_no_console_errors(page: Any, report: dict[str, Any]) -> None:
-    """The page loads with no JavaScript or resource errors but the expected CDN one."""
+def test_no_console_errors(page: Any, report: dict[str, Any], mathjax: bool) -> None:
+    """The page loads with no console error at all (but MathJax's CDN when it is not local)."""
     errors = [
         e["message"]
         for e in report["console"]
-        if e["level"] == "SEVERE" and not _is_expected_failure(e)
+        if e["level"] == "SEVERE" and not _is_expected_failure(e, mathjax)
     ]
     assert not errors, f"{page.path}: console errors:\n" + "\n".join(errors)
+
+
+def test_favicon_and_logo(page: Any, report: dict[str, Any]) -> None:
+    """The page declares the book's favicon, which the server has, and shows the loaded logo."""
+    assert report["icons"], f"{page.path} declares no favicon: the browser asks for /favicon.ico"
+    for icon in report["icons"]:
+        with urllib.request.urlopen(icon, timeout=10) as response:
+            kind = response.headers.get_content_type()
+            assert response.status == 200 and kind.startswith("image/"), f"{icon}: {kind}"
+    assert report["logos"], f"{page.path} shows no logo in its sidebar"
+    broken = [i["src"] for i in report["logos"] if not (i["complete"] and i["naturalWidth"])]
+    assert not broken, f"{page.path}: logo did not load: {broken}"
 
 
 def test_images_loaded_and_described(page: Any, report: dict[str, Any]) -> None:
@@ -237,9 +280,33 @@ def test_no_horizontal_overflow(page: Any, report: dict[str, Any]) -> None:
         f"{page.path}: printed outputs cut off at the right edge (the reader must scroll sideways), "
         f"from {wide}: print fewer or narrower columns (about 80 characters fit)"
     )
-    if report["wideCode"]:
-        # Long code lines scroll inside their box: worth knowing, not worth failing the book over.
-        warnings.warn(f"{page.path}: code lines wider than the box in {report['wideCode']}", stacklevel=1)
+
+
+def _notebook_cell(repo_root: Path, page: Any, line: str) -> str:
+    """Where a line of code lives: `book/x.ipynb cell N` (0-based, as in nbformat), or the page."""
+    notebook = repo_root / Path(page.path).with_suffix(".ipynb")
+    if notebook.exists() and line.strip():
+        cells = json.loads(notebook.read_text(encoding="utf8"))["cells"]
+        for index, cell in enumerate(cells):
+            if line.rstrip() in "".join(cell["source"]).splitlines():
+                return f"{notebook.relative_to(repo_root)} cell {index}"
+    return page.path
+
+
+def test_code_fits_its_box(
+    page: Any, report: dict[str, Any], repo_root: Path, request: pytest.FixtureRequest
+) -> None:
+    """No code cell scrolls sideways at a 1280-px window: its lines fit the box it is shown in."""
+    wide = [
+        f"{_notebook_cell(repo_root, page, c['longest'])}: a line of {len(c['longest'])} "
+        f"characters in a box of {c['columns']} ({c['where']})"
+        for c in report["wideCode"]
+    ]
+    if page.path in WIDE_CODE_PAGES:
+        request.applymarker(pytest.mark.xfail(reason=WIDE_CODE_REASON, strict=False))
+    assert not wide, f"{page.path}: code wider than its box (it scrolls sideways):\n" + "\n".join(
+        wide
+    )
 
 
 def test_no_walls_of_output(page: Any, report: dict[str, Any]) -> None:

@@ -56,6 +56,9 @@ def test_workflow_builds_with_the_readme_command_and_deploys_the_html() -> None:
     build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
     runs = " ".join(step.get("run", "") for step in build["steps"])
     assert "make book" in runs
+    assert "make pdf" in runs and "cp _build/pdf/book.pdf _build/html/book.pdf" in runs, (
+        "the published site must carry the PDF the introduction links to"
+    )
     upload = next(s for s in build["steps"] if str(s.get("uses", "")).startswith("actions/upload-pages-artifact"))
     assert upload["with"]["path"] == "_build/html"
     assert "refs/heads/main" in upload["if"] and "refs/heads/main" in deploy["if"]

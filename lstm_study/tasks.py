@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -107,3 +109,80 @@ def next_step_windows(series: Tensor, length: int) -> tuple[Tensor, Tensor]:
         )
     windows = series.unfold(0, length + 1, 1)
     return windows[:, :-1, None].clone(), windows[:, 1:, None].clone()
+
+
+#: the symbols of the Reber grammar, in the order of the one-hot channels
+REBER_SYMBOLS = "BTPSXVE"
+#: Reber's automaton: state -> the (symbol, next state) pairs it may emit, each equally likely
+_REBER_GRAPH: dict[int, tuple[tuple[str, int], ...]] = {
+    0: (("T", 1), ("P", 2)),
+    1: (("S", 1), ("X", 3)),
+    2: (("T", 2), ("V", 4)),
+    3: (("X", 2), ("S", 5)),
+    4: (("P", 3), ("V", 5)),
+}
+
+
+def _embedded_reber_string(coin: Callable[[], bool]) -> tuple[list[str], list[str], int]:
+    """One embedded Reber string, the symbols allowed after each of its symbols, the hard index.
+
+    The hard index is the position of the inner string's ``E``: the symbol after it must repeat
+    the second symbol of the string (T or P), however long the inner string was.
+    """
+    branch = "T" if coin() else "P"
+    symbols, nexts = ["B", branch, "B"], [{"T", "P"}, {"B"}, {"T", "P"}]
+    state = 0
+    while state != 5:
+        symbol, state = _REBER_GRAPH[state][0 if coin() else 1]
+        symbols.append(symbol)
+        nexts.append({s for s, _ in _REBER_GRAPH[state]} if state != 5 else {"E"})
+    symbols.append("E")
+    hard = len(symbols) - 1
+    nexts.append({branch})
+    symbols += [branch, "E"]
+    nexts += [{"E"}, {"B"}]
+    return symbols, ["".join(sorted(n)) for n in nexts], hard
+
+
+def continual_reber(
+    batch_size: int, seq_len: int, *, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Streams of embedded Reber strings, one after another with no reset (Gers et al., 2000).
+
+    Returns ``x``, one-hot (batch_size, seq_len, 7) over :data:`REBER_SYMBOLS`; ``y``, the
+    multi-hot set of symbols the grammar allows next, same shape; and ``hard``, bool
+    (batch_size, seq_len), True where the next symbol is the one that repeats the string's
+    second symbol: the only prediction that needs a memory reaching back over the whole inner
+    string. Each stream starts at the beginning of a string.
+    """
+    check_int("batch_size", batch_size)
+    check_int("seq_len", seq_len)
+    draws = iter(torch.rand(batch_size * (seq_len + 40), generator=generator).tolist())
+
+    def coin() -> bool:
+        nonlocal draws
+        value = next(draws, None)
+        if value is None:  # rare: a stream of unusually long strings used up the draws
+            draws = iter(torch.rand(1024, generator=generator).tolist())
+            value = next(draws)
+        return value < 0.5
+
+    index = {symbol: n for n, symbol in enumerate(REBER_SYMBOLS)}
+    x = torch.zeros(batch_size, seq_len, len(REBER_SYMBOLS))
+    y = torch.zeros_like(x)
+    hard = torch.zeros(batch_size, seq_len, dtype=torch.bool)
+    for row in range(batch_size):
+        symbols: list[str] = []
+        nexts: list[str] = []
+        hard_at: list[int] = []
+        while len(symbols) < seq_len:
+            string, allowed, position = _embedded_reber_string(coin)
+            hard_at.append(len(symbols) + position)
+            symbols += string
+            nexts += allowed
+        for t in range(seq_len):
+            x[row, t, index[symbols[t]]] = 1.0
+            for symbol in nexts[t]:
+                y[row, t, index[symbol]] = 1.0
+        hard[row, [t for t in hard_at if t < seq_len]] = True
+    return x, y, hard

@@ -21,6 +21,19 @@ the two to the same outputs and gradients. Set ``lstm.fused = False`` to run the
 loop (also needed for second derivatives). The fused loop computes the candidate either with
 torch's ``tanh`` or as ``2 sigmoid(2a) - 1``, whichever it measured faster on this machine
 (``lstm.candidate`` fixes one).
+
+``variant=`` selects one of the cell changes that Greff et al. (2017) ablated (:data:`VARIANTS`).
+Each changes the cell itself: a removed gate has no weights (so ``weight_ih`` has 3 blocks, not 4,
+in the remaining order of i, f, g, o), peepholes add a weight per unit and gate, and the variants
+run the readable loop. With c_{t-1} the previous cell and a_x a gate's pre-activation as above:
+
+    no_forget_gate        f_t = 1                          (the LSTM of 1997)
+    no_input_gate         i_t = 1
+    no_output_gate        o_t = 1
+    no_output_activation  h_t = o_t * c_t
+    coupled               f_t = 1 - i_t                    (CIFG)
+    peephole              i_t = sigmoid(a_i + p_i * c_{t-1}), f_t = sigmoid(a_f + p_f * c_{t-1}),
+                          o_t = sigmoid(a_o + p_o * c_t)
 """
 
 from __future__ import annotations
@@ -35,6 +48,24 @@ from torch import Tensor
 from lstm_study.errors import ConfigError
 from lstm_study.nn.base import RecurrentBase, State, Weights
 from lstm_study.nn.fused import fused_lstm_scan
+
+#: the cell variants of ``LSTM(variant=...)``, each with the change it makes to the standard cell
+VARIANTS = {
+    "standard": "torch.nn.LSTM's cell",
+    "no_forget_gate": "f = 1: the cell only adds (the 1997 LSTM)",
+    "no_input_gate": "i = 1: every candidate is written",
+    "no_output_gate": "o = 1: the whole cell is shown",
+    "no_output_activation": "h = o * c: no tanh on the cell",
+    "coupled": "f = 1 - i: one gate decides what to write and what to forget",
+    "peephole": "i, f, o also read the cell through a diagonal weight",
+}
+#: the gate blocks each variant keeps in weight_ih and weight_hh, in torch's order
+_BLOCKS = {
+    "no_forget_gate": ("i", "g", "o"),
+    "no_input_gate": ("f", "g", "o"),
+    "no_output_gate": ("i", "f", "g"),
+    "coupled": ("i", "g", "o"),
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +108,15 @@ class LSTM(RecurrentBase):
         proj_size: int = 0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        variant: str = "standard",
     ) -> None:
+        if variant not in VARIANTS:
+            raise ConfigError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+        self.variant = variant
+        #: the gate blocks stacked in weight_ih and weight_hh, in this order
+        self.blocks: tuple[str, ...] = _BLOCKS.get(variant, ("i", "f", "g", "o"))
+        self.gate_count = len(self.blocks)
         if proj_size != 0:
             raise ConfigError(
                 f"proj_size={proj_size!r} is not supported: this LSTM has no projection layer; "
@@ -91,6 +130,35 @@ class LSTM(RecurrentBase):
         self.gate_traces: list[GateTrace] = []
         self._recording = False
         self._raw_traces: list[tuple[Tensor, ...]] = []
+        if variant == "peephole":
+            bound = 1.0 / hidden_size**0.5
+            for layer in range(num_layers):
+                for direction in range(self.num_directions):
+                    weight = torch.empty(3, hidden_size, device=device, dtype=dtype)
+                    name = "weight_peephole" + self._suffix(layer, direction)
+                    # rows: p_i, p_f, p_o; drawn like every other weight
+                    weight.uniform_(-bound, bound)
+                    self.register_parameter(name, torch.nn.Parameter(weight))
+
+    def gate_rows(self, gate: str) -> slice:
+        """The rows of ``weight_ih``, ``weight_hh`` and the biases that belong to ``gate``."""
+        if gate not in self.blocks:
+            raise ConfigError(
+                f"the {self.variant!r} LSTM has no {gate!r} block; it has {self.blocks}"
+            )
+        index = self.blocks.index(gate)
+        return slice(index * self.hidden_size, (index + 1) * self.hidden_size)
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        return text if self.variant == "standard" else text + f", variant={self.variant!r}"
+
+    def _weights(self, layer: int, direction: int) -> Weights:
+        weights = super()._weights(layer, direction)
+        if self.variant != "peephole":
+            return weights
+        peephole = getattr(self, "weight_peephole" + self._suffix(layer, direction))
+        return (*weights, peephole)  # type: ignore[return-value]
 
     @contextmanager
     def recording_gates(self) -> Iterator[list[GateTrace]]:
@@ -135,6 +203,8 @@ class LSTM(RecurrentBase):
 
     def _direction(self, layer_input: Tensor, weights: Weights, state: State, reverse: bool) -> tuple[Tensor, State]:
         """Run one direction of one layer: the fused loop, or the readable :meth:`_scan` if ``fused`` is off."""
+        if self.variant != "standard":
+            return self._variant_direction(layer_input, weights, state, reverse)
         if not self.fused:
             return super()._direction(layer_input, weights, state, reverse)
         weight_ih, weight_hh, bias_ih, bias_hh = weights
@@ -146,6 +216,42 @@ class LSTM(RecurrentBase):
         if trace is not None:
             self._raw_traces.append(tuple(trace))
         return output, (h, c)
+
+    def _variant_direction(
+        self, layer_input: Tensor, weights: tuple[Tensor | None, ...], state: State, reverse: bool
+    ) -> tuple[Tensor, State]:
+        """Run one direction of one layer with this LSTM's variant cell (the readable loop)."""
+        weight_ih, weight_hh, bias_ih, bias_hh, *extra = weights
+        peephole = extra[0] if extra else None
+        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
+        steps = self._project(layer_input, weight_ih, bias).unbind(0)
+        h, c = state
+        weight_hh_t = weight_hh.t()
+        outputs: list[Tensor] = [h] * len(steps)
+        trace: list[list[Tensor]] = [[c] * len(steps) for _ in range(5)] if self._recording else []
+        for t in self._time_steps(len(steps), reverse):
+            gates = torch.addmm(steps[t], h, weight_hh_t)  # every block in one product
+            a = dict(zip(self.blocks, gates.chunk(len(self.blocks), 1)))
+            if peephole is not None:
+                a["i"], a["f"] = a["i"] + peephole[0] * c, a["f"] + peephole[1] * c
+            i = torch.sigmoid(a["i"]) if "i" in a else torch.ones_like(c)
+            if self.variant == "coupled":
+                f = 1 - i
+            else:
+                f = torch.sigmoid(a["f"]) if "f" in a else torch.ones_like(c)
+            g = torch.tanh(a["g"])
+            c = f * c + i * g
+            if peephole is not None:
+                a["o"] = a["o"] + peephole[2] * c
+            o = torch.sigmoid(a["o"]) if "o" in a else torch.ones_like(c)
+            h = o * (c if self.variant == "no_output_activation" else torch.tanh(c))
+            outputs[t] = h
+            if trace:
+                for kept, value in zip(trace, (i, f, g, o, c)):
+                    kept[t] = value.detach()
+        if trace:
+            self._raw_traces.append(tuple(torch.stack(kept) for kept in trace))
+        return torch.stack(outputs), (h, c)
 
     def forward(
         self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None

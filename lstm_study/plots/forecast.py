@@ -10,7 +10,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 # One colour per model across every figure of the chapter.
-COLORS = {"actual": "0.15", "lstm": "C3", "random_walk": "C0", "drift": "C1", "recent_drift": "C2"}
+COLORS = {
+    "actual": "0.15",
+    "lstm": "C3",
+    "LSTM recursive": "C4",
+    "random_walk": "C0",
+    "drift": "C1",
+    "recent_drift": "C2",
+}
 LABELS = {
     "actual": "actual",
     "lstm": "LSTM",

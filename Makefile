@@ -1,6 +1,6 @@
 # The two commands a reader needs, plus the helpers they call.
 #   make book   build the HTML book (installs everything first)
-#   make test   run the package tests and the chapter notebooks under nbval
+#   make test   check formatting and lint (ruff), run the package tests and the chapters under nbval
 #   make bench  time our LSTM against torch.nn.LSTM (benchmarks/README.md)
 #   make browser-test   build the book, then read every page in headless Chromium (CI runs it too)
 SHELL := /bin/bash
@@ -35,7 +35,12 @@ book: $(STAMP)
 	if [ $$status -ne 0 ]; then echo "book build FAILED (exit $$status)"; exit $$status; fi; \
 	echo "The book is at $$(pwd)/_build/html/index.html"
 
+# Code the reader sees and code the tests run, formatted and linted the same way (pyproject.toml).
+LINTED := lstm_study tests scripts benchmarks book
+
 test: $(STAMP)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/python -m pytest tests -q -ra -m "not browser"
 	$(BIN)/python $(NBVAL)
 

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import torch
 
-from lstm_study.benchmark import SHAPES, busy_warning, check_results, format_table, results_name, run_benchmark
+from lstm_study.benchmark import (
+    SHAPES,
+    busy_warning,
+    check_results,
+    format_table,
+    results_name,
+    run_benchmark,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -29,20 +36,51 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                        help="'auto' runs the CPU and, when PyTorch sees a GPU, CUDA too (default)")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
-    parser.add_argument("--model", choices=["lstm", "rnn"], default="lstm",
-                        help="layer to compare with its torch.nn namesake (default lstm)")
-    parser.add_argument("--shapes", nargs="+", choices=[s.name for s in SHAPES], default=[s.name for s in SHAPES])
-    parser.add_argument("--min-run-time", type=float, default=5.0,
-                        help="seconds of timed runs per implementation and shape (default 5)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
-    parser.add_argument("--extras", action=argparse.BooleanOptionalAction, default=None,
-                        help="also time torch.compile (and CUDA graphs on CUDA); default: on for CUDA only")
-    parser.add_argument("--output", type=Path, default=RESULTS,
-                        help="folder for <name>.json (default benchmarks/results)")
-    parser.add_argument("--no-save", action="store_true", help="print only; write no JSON")
+    parser.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="'auto' runs the CPU and, when PyTorch sees a GPU, CUDA too (default)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="CPU threads for torch (default 2)"
+    )
+    parser.add_argument(
+        "--model",
+        choices=["lstm", "rnn"],
+        default="lstm",
+        help="layer to compare with its torch.nn namesake (default lstm)",
+    )
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        choices=[s.name for s in SHAPES],
+        default=[s.name for s in SHAPES],
+    )
+    parser.add_argument(
+        "--min-run-time",
+        type=float,
+        default=5.0,
+        help="seconds of timed runs per implementation and shape (default 5)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="untimed calls before timing (default 3)"
+    )
+    parser.add_argument(
+        "--extras",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also time torch.compile (and CUDA graphs on CUDA); default: on for CUDA only",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RESULTS,
+        help="folder for <name>.json (default benchmarks/results)",
+    )
+    parser.add_argument(
+        "--no-save", action="store_true", help="print only; write no JSON"
+    )
     return parser.parse_args(argv)
 
 
@@ -52,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but PyTorch sees no CUDA GPU here", file=sys.stderr)
         return 1
-    devices = {"auto": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []), "cpu": ["cpu"], "cuda": ["cuda"]}
+    devices = {
+        "auto": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
+        "cpu": ["cpu"],
+        "cuda": ["cuda"],
+    }
     shapes = [shape for shape in SHAPES if shape.name in args.shapes]
     for device in devices[args.device]:
         results = run_benchmark(
@@ -69,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             path = args.output / f"{results_name(results)}.json"
             temporary = path.with_name(f".{path.name}.tmp")
             temporary.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-            temporary.replace(path)  # atomic: a killed run leaves the previous file whole
+            temporary.replace(
+                path
+            )  # atomic: a killed run leaves the previous file whole
             print(f"wrote {path}")
     if args.device == "auto" and not torch.cuda.is_available():
         print("no CUDA GPU visible to PyTorch: CUDA figures not taken")

@@ -83,7 +83,9 @@ SHAPES = (
 def layer_classes(model: str) -> tuple[type[nn.Module], type[nn.Module]]:
     """Return (ours, torch's) layer class for ``model`` ("lstm" or "rnn")."""
     if model == "lstm":
-        from lstm_study.nn import LSTM  # imported here so the RNN benchmark runs without it
+        from lstm_study.nn import (
+            LSTM,  # imported here so the RNN benchmark runs without it
+        )
 
         return LSTM, nn.LSTM
     if model == "rnn":
@@ -93,7 +95,9 @@ def layer_classes(model: str) -> tuple[type[nn.Module], type[nn.Module]]:
     raise ConfigError(f"model must be 'lstm' or 'rnn', got {model!r}")
 
 
-def training_step(layer: Callable[[Tensor], Any], x: Tensor, parameters: Iterable[nn.Parameter]) -> None:
+def training_step(
+    layer: Callable[[Tensor], Any], x: Tensor, parameters: Iterable[nn.Parameter]
+) -> None:
     """Clear gradients, run forward, sum the output and backpropagate."""
     for parameter in parameters:
         parameter.grad = None
@@ -101,14 +105,18 @@ def training_step(layer: Callable[[Tensor], Any], x: Tensor, parameters: Iterabl
     output.sum().backward()
 
 
-def _variants(model: str, shape: Shape, device: torch.device, extras: bool) -> dict[str, Callable[[], Any]]:
+def _variants(
+    model: str, shape: Shape, device: torch.device, extras: bool
+) -> dict[str, Callable[[], Any]]:
     """Build every implementation to time at ``shape``: name -> zero-argument training step."""
     ours_class, torch_class = layer_classes(model)
     theirs = torch_class(shape.input_size, shape.hidden_size, device=device)
     ours = ours_class(shape.input_size, shape.hidden_size, device=device)
     ours.load_state_dict(theirs.state_dict())
     generator = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(shape.seq_len, shape.batch, shape.input_size, device=device, generator=generator)
+    x = torch.randn(
+        shape.seq_len, shape.batch, shape.input_size, device=device, generator=generator
+    )
     steps: dict[str, Callable[[], Any]] = {
         REFERENCE: lambda: training_step(theirs, x, theirs.parameters()),
         "ours": lambda: training_step(ours, x, ours.parameters()),
@@ -125,7 +133,9 @@ def _variants(model: str, shape: Shape, device: torch.device, extras: bool) -> d
     # replay it as one graph), or capture forward and backward as CUDA graphs by hand.
     steps["ours + torch.compile"] = _deferred(lambda: _compiled(ours, x, "default"))
     if device.type == "cuda":
-        steps["ours + torch.compile (CUDA graphs)"] = _deferred(lambda: _compiled(ours, x, "reduce-overhead"))
+        steps["ours + torch.compile (CUDA graphs)"] = _deferred(
+            lambda: _compiled(ours, x, "reduce-overhead")
+        )
         steps["ours + CUDA graph"] = _deferred(lambda: _graphed(ours_class, theirs, x))
     return steps
 
@@ -147,7 +157,9 @@ def _compiled(layer: nn.Module, x: Tensor, mode: str) -> Callable[[], Any]:
     return lambda: training_step(compiled, x, layer.parameters())
 
 
-def _graphed(layer_class: type[nn.Module], reference: nn.Module, x: Tensor) -> Callable[[], Any]:
+def _graphed(
+    layer_class: type[nn.Module], reference: nn.Module, x: Tensor
+) -> Callable[[], Any]:
     # A separate copy: make_graphed_callables takes over the module's forward.
     layer = layer_class(reference.input_size, reference.hidden_size, device=x.device)
     layer.load_state_dict(reference.state_dict())
@@ -156,7 +168,12 @@ def _graphed(layer_class: type[nn.Module], reference: nn.Module, x: Tensor) -> C
 
 
 def time_steps(
-    steps: dict[str, Callable[[], Any]], *, threads: int, warmup: int, min_run_time: float, block_time: float = 0.1
+    steps: dict[str, Callable[[], Any]],
+    *,
+    threads: int,
+    warmup: int,
+    min_run_time: float,
+    block_time: float = 0.1,
 ) -> dict[str, Timing | BaseException]:
     """Time every step, interleaved: rounds of one block per step until each has run ``min_run_time`` s.
 
@@ -179,7 +196,12 @@ def time_steps(
         try:
             for _ in range(warmup):
                 step()
-            timer = benchmark.Timer(stmt="step()", globals={"step": counted}, num_threads=threads, label=name)
+            timer = benchmark.Timer(
+                stmt="step()",
+                globals={"step": counted},
+                num_threads=threads,
+                label=name,
+            )
             single = timer.timeit(1).median
         except Exception as error:  # noqa: BLE001 - reported in the row, the other steps still run
             outcome[name] = error
@@ -191,7 +213,9 @@ def time_steps(
     # CPU time of this process per call: what the work costs, whoever else shares the cores.
     cpu: dict[str, list[float]] = {name: [] for name in timers}
     spent = dict.fromkeys(timers, 0.0)
-    while len(blocks) and (min(spent.values()) < min_run_time or min(map(len, blocks.values())) < 3):
+    while len(blocks) and (
+        min(spent.values()) < min_run_time or min(map(len, blocks.values())) < 3
+    ):
         for name, timer in timers.items():
             start, made = time.process_time(), calls[name]
             measured = timer.timeit(number[name])
@@ -200,7 +224,12 @@ def time_steps(
             spent[name] += measured.median * number[name]
     for name, measured in blocks.items():
         (merged,) = benchmark.Measurement.merge(measured)
-        outcome[name] = Timing(merged.median, merged.iqr, statistics.median(cpu[name]), len(measured) * number[name])
+        outcome[name] = Timing(
+            merged.median,
+            merged.iqr,
+            statistics.median(cpu[name]),
+            len(measured) * number[name],
+        )
     return {name: outcome[name] for name in steps}
 
 
@@ -241,16 +270,24 @@ def graph_nodes(output: Tensor) -> int:
     return len(seen)
 
 
-def ops_per_step(layer: nn.Module, batch: int, steps: tuple[int, int] = (20, 40)) -> dict[str, float]:
+def ops_per_step(
+    layer: nn.Module, batch: int, steps: tuple[int, int] = (20, 40)
+) -> dict[str, float]:
     """Operators per time step of ``layer``'s forward and backward, and autograd nodes per step.
 
     Counted at two sequence lengths; the difference divided by the difference in steps is
     what each step adds (the fixed costs of a call cancel).
     """
-    layer(torch.randn(2, batch, layer.input_size, generator=torch.Generator().manual_seed(0)))  # first-call work
+    layer(
+        torch.randn(
+            2, batch, layer.input_size, generator=torch.Generator().manual_seed(0)
+        )
+    )  # first-call work
     totals = []
     for length in steps:
-        x = torch.randn(length, batch, layer.input_size, generator=torch.Generator().manual_seed(0))
+        x = torch.randn(
+            length, batch, layer.input_size, generator=torch.Generator().manual_seed(0)
+        )
         for parameter in layer.parameters():
             parameter.grad = None
         forward, (output, _) = count_ops(lambda: layer(x))
@@ -259,7 +296,11 @@ def ops_per_step(layer: nn.Module, batch: int, steps: tuple[int, int] = (20, 40)
         totals.append((sum(forward.values()), sum(backward.values()), nodes))
     span = steps[1] - steps[0]
     (f0, b0, n0), (f1, b1, n1) = totals
-    return {"forward": (f1 - f0) / span, "backward": (b1 - b0) / span, "autograd nodes": (n1 - n0) / span}
+    return {
+        "forward": (f1 - f0) / span,
+        "backward": (b1 - b0) / span,
+        "autograd nodes": (n1 - n0) / span,
+    }
 
 
 def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
@@ -269,7 +310,9 @@ def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
     as the run starts; ``fused_candidate`` is what the fused LSTM loop measured and chose here
     (:func:`lstm_study.nn.fused.time_candidate_forms`).
     """
-    from lstm_study.nn.fused import time_candidate_forms  # the nn package is not needed for the RNN
+    from lstm_study.nn.fused import (
+        time_candidate_forms,  # the nn package is not needed for the RNN
+    )
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
     cores = os.cpu_count() or 1
@@ -282,7 +325,9 @@ def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
         torch.set_num_threads(previous)
     return {
         "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu["name"],
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else cpu["name"],
         "cpu_model": cpu,
         # which vector kernels torch's CPU operators run: AVX512, AVX2 or DEFAULT (ATEN_CPU_CAPABILITY)
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -317,7 +362,9 @@ def cpu_description() -> dict[str, Any]:
     except OSError:
         pass
     flags = set(fields.get("flags", "").split())
-    widest = next((name for name in ("avx512f", "avx2", "avx", "sse4_2") if name in flags), None)
+    widest = next(
+        (name for name in ("avx512f", "avx2", "avx", "sse4_2") if name in flags), None
+    )
     return {
         "name": fields.get("model name") or platform.processor() or platform.machine(),
         "vendor": fields.get("vendor_id"),
@@ -375,13 +422,17 @@ def run_benchmark(
     check_int("threads", threads)
     device = resolve_device(device)
     extras = device.type == "cuda" if extras is None else extras
-    machine = machine_info(device, threads)  # before timing: the load average as the run starts
+    machine = machine_info(
+        device, threads
+    )  # before timing: the load average as the run starts
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         rows = []
         for shape in shapes:
-            rows += _time_shape(model, shape, device, extras, threads, warmup, min_run_time)
+            rows += _time_shape(
+                model, shape, device, extras, threads, warmup, min_run_time
+            )
     finally:
         torch.set_num_threads(previous_threads)
     return {
@@ -394,18 +445,30 @@ def run_benchmark(
 
 
 def _time_shape(
-    model: str, shape: Shape, device: torch.device, extras: bool, threads: int, warmup: int, min_run_time: float
+    model: str,
+    shape: Shape,
+    device: torch.device,
+    extras: bool,
+    threads: int,
+    warmup: int,
+    min_run_time: float,
 ) -> list[dict[str, Any]]:
     torch.manual_seed(0)
     steps = _variants(model, shape, device, extras)
-    measured = time_steps(steps, threads=threads, warmup=warmup, min_run_time=min_run_time)
+    measured = time_steps(
+        steps, threads=threads, warmup=warmup, min_run_time=min_run_time
+    )
     for name in (REFERENCE, "ours"):
         if isinstance(measured[name], BaseException):
             raise measured[name]
     reference = measured[REFERENCE]
     rows = []
     for name, result in measured.items():
-        row: dict[str, Any] = {**asdict(shape), "shape": shape.name, "implementation": name}
+        row: dict[str, Any] = {
+            **asdict(shape),
+            "shape": shape.name,
+            "implementation": name,
+        }
         if isinstance(result, BaseException):
             error = f"{type(result).__name__}: {result}"[:500]
             row.update(
@@ -425,7 +488,9 @@ def _time_shape(
 def check_results(results: dict[str, Any]) -> None:
     """Raise ``ValueError`` unless ``results`` has the layout :func:`run_benchmark` returns."""
     if results.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"schema_version must be {SCHEMA_VERSION}, got {results.get('schema_version')!r}")
+        raise ValueError(
+            f"schema_version must be {SCHEMA_VERSION}, got {results.get('schema_version')!r}"
+        )
     missing = {"model", "machine", "settings", "rows"} - results.keys()
     if missing:
         raise ValueError(f"benchmark results lack {sorted(missing)}")
@@ -434,18 +499,33 @@ def check_results(results: dict[str, Any]) -> None:
         raise ValueError(f"machine lacks {sorted(missing_machine)}")
     if not results["rows"]:
         raise ValueError("benchmark results hold no rows")
-    load, cores = results["machine"]["load_average_1min"], results["machine"]["cpu_count"]
-    if load is not None and results["machine"]["busy"] != (load / cores > BUSY_LOAD_PER_CORE):
-        raise ValueError(f"busy must say whether the load {load} on {cores} cores exceeded {BUSY_LOAD_PER_CORE} per core")
+    load, cores = (
+        results["machine"]["load_average_1min"],
+        results["machine"]["cpu_count"],
+    )
+    if load is not None and results["machine"]["busy"] != (
+        load / cores > BUSY_LOAD_PER_CORE
+    ):
+        raise ValueError(
+            f"busy must say whether the load {load} on {cores} cores exceeded {BUSY_LOAD_PER_CORE} per core"
+        )
     for row in results["rows"]:
         if tuple(row) != ROW_KEYS:
             raise ValueError(f"row keys must be {ROW_KEYS}, got {tuple(row)}")
-        if row["error"] is None and not (row["median_ms"] > 0 and row["ratio_to_torch"] > 0 and row["runs"] > 0):
-            raise ValueError(f"row without error must have positive times and ratio: {row}")
+        if row["error"] is None and not (
+            row["median_ms"] > 0 and row["ratio_to_torch"] > 0 and row["runs"] > 0
+        ):
+            raise ValueError(
+                f"row without error must have positive times and ratio: {row}"
+            )
     for shape in {row["shape"] for row in results["rows"]}:
-        names = [row["implementation"] for row in results["rows"] if row["shape"] == shape]
+        names = [
+            row["implementation"] for row in results["rows"] if row["shape"] == shape
+        ]
         if names[:2] != [REFERENCE, "ours"]:
-            raise ValueError(f"shape {shape!r} must start with rows {REFERENCE!r} and 'ours', got {names}")
+            raise ValueError(
+                f"shape {shape!r} must start with rows {REFERENCE!r} and 'ours', got {names}"
+            )
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -465,7 +545,9 @@ def format_table(results: dict[str, Any]) -> str:
     for row in results["rows"]:
         head = f"{row['shape']:<16} {row['batch']:>3} {row['seq_len']:>4} {row['input_size']:>4} {row['hidden_size']:>4}"
         if row["error"] is not None:
-            lines.append(f"{head}  {row['implementation']:<36} failed: {row['error'][:60]}")
+            lines.append(
+                f"{head}  {row['implementation']:<36} failed: {row['error'][:60]}"
+            )
             continue
         lines.append(
             f"{head}  {row['implementation']:<36} {row['median_ms']:>10.2f} {row['iqr_ms']:>8.2f} "
@@ -487,7 +569,8 @@ def committed_results_table(folder: Path) -> pd.DataFrame:
             "file": path.name,
             "processor": machine["device_name"],
             "capability": machine["cpu_capability"],
-            "load": f"{machine['load_average_1min']:.1f}" + (" busy" if machine["busy"] else ""),
+            "load": f"{machine['load_average_1min']:.1f}"
+            + (" busy" if machine["busy"] else ""),
             "gate form": machine["fused_candidate"]["choice"],
         }
         for result in results["rows"]:
@@ -496,7 +579,13 @@ def committed_results_table(folder: Path) -> pd.DataFrame:
             if result["implementation"] == REFERENCE:
                 row[f"{result['shape']}: torch ms"] = round(result["median_ms"], 2)
             else:
-                name = "fused" if result["implementation"] == "ours" else result["implementation"].removeprefix("ours, ")
-                row[f"{result['shape']}: {name} x torch"] = round(result["ratio_to_torch"], 2)
+                name = (
+                    "fused"
+                    if result["implementation"] == "ours"
+                    else result["implementation"].removeprefix("ours, ")
+                )
+                row[f"{result['shape']}: {name} x torch"] = round(
+                    result["ratio_to_torch"], 2
+                )
         rows.append(row)
     return pd.DataFrame(rows).set_index("file").T if rows else pd.DataFrame()

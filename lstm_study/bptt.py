@@ -28,7 +28,9 @@ class BPTTResult:
     hidden: Tensor  #: total dL/dh_t (direct and through later steps), shape (seq_len, batch, hidden)
 
 
-def manual_bptt(rnn: RNN, x: Tensor, grad_output: Tensor, h0: Tensor | None = None) -> BPTTResult:
+def manual_bptt(
+    rnn: RNN, x: Tensor, grad_output: Tensor, h0: Tensor | None = None
+) -> BPTTResult:
     """Run ``rnn`` forward on time-major ``x`` and backpropagate ``grad_output`` = dL/d(output) by hand.
 
     Only the simplest case is covered: one layer, one direction, tanh, with biases,
@@ -38,8 +40,16 @@ def manual_bptt(rnn: RNN, x: Tensor, grad_output: Tensor, h0: Tensor | None = No
 
     where ``g_t`` is the gradient arriving at step t's output and ``a_t`` the pre-activation.
     """
-    if rnn.num_layers != 1 or rnn.bidirectional or rnn.nonlinearity != "tanh" or not rnn.bias or rnn.batch_first:
-        raise ConfigError("manual_bptt covers a one-layer, one-direction tanh RNN with biases and batch_first=False")
+    if (
+        rnn.num_layers != 1
+        or rnn.bidirectional
+        or rnn.nonlinearity != "tanh"
+        or not rnn.bias
+        or rnn.batch_first
+    ):
+        raise ConfigError(
+            "manual_bptt covers a one-layer, one-direction tanh RNN with biases and batch_first=False"
+        )
     if x.dim() != 3 or grad_output.shape != (x.size(0), x.size(1), rnn.hidden_size):
         raise ShapeError(
             f"expected x (seq_len, batch, {rnn.input_size}) and grad_output (seq_len, batch, {rnn.hidden_size}), "
@@ -48,12 +58,19 @@ def manual_bptt(rnn: RNN, x: Tensor, grad_output: Tensor, h0: Tensor | None = No
     w_ih, w_hh = rnn.weight_ih_l0.detach(), rnn.weight_hh_l0.detach()
     b_ih, b_hh = rnn.bias_ih_l0.detach(), rnn.bias_hh_l0.detach()
     steps, batch = x.size(0), x.size(1)
-    h_prev = torch.zeros(batch, rnn.hidden_size, dtype=x.dtype) if h0 is None else h0.reshape(batch, -1)
+    h_prev = (
+        torch.zeros(batch, rnn.hidden_size, dtype=x.dtype)
+        if h0 is None
+        else h0.reshape(batch, -1)
+    )
     # Forward pass, keeping every hidden state: BPTT needs them all (its memory cost).
     states = [h_prev]
     for t in range(steps):
         states.append(torch.tanh(x[t] @ w_ih.T + b_ih + states[-1] @ w_hh.T + b_hh))
-    grads = {name: torch.zeros_like(p) for name, p in (("w_ih", w_ih), ("w_hh", w_hh), ("b", b_ih))}
+    grads = {
+        name: torch.zeros_like(p)
+        for name, p in (("w_ih", w_ih), ("w_hh", w_hh), ("b", b_ih))
+    }
     d_inputs = torch.zeros_like(x)
     d_hidden = torch.zeros(steps, batch, rnn.hidden_size, dtype=x.dtype)
     carried = torch.zeros(batch, rnn.hidden_size, dtype=x.dtype)  # W_hh^T dL/da_{t+1}
@@ -66,7 +83,9 @@ def manual_bptt(rnn: RNN, x: Tensor, grad_output: Tensor, h0: Tensor | None = No
         grads["b"] += d_pre.sum(0)
         d_inputs[t] = d_pre @ w_ih
         carried = d_pre @ w_hh
-    return BPTTResult(grads["w_ih"], grads["w_hh"], grads["b"], grads["b"].clone(), d_inputs, d_hidden)
+    return BPTTResult(
+        grads["w_ih"], grads["w_hh"], grads["b"], grads["b"].clone(), d_inputs, d_hidden
+    )
 
 
 def input_sensitivity(model: torch.nn.Module, x: Tensor) -> Tensor:

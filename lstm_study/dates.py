@@ -16,7 +16,9 @@ import pandas as pd
 
 from lstm_study.errors import LSTMStudyError, shorten
 
-ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+ISO_DAY = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
 EARLIEST = pd.Timestamp("1900-01-01")
 
 
@@ -33,15 +35,23 @@ def parse_day(value: object, name: str, error: type[LSTMStudyError]) -> pd.Times
     if isinstance(value, str):
         text = value.strip()
         if not ISO_DAY.fullmatch(text):
-            raise error(f"{name}={shorten(value)} is not a date: write it as YYYY-MM-DD (for example 2010-03-01)")
+            raise error(
+                f"{name}={shorten(value)} is not a date: write it as YYYY-MM-DD (for example 2010-03-01)"
+            )
         try:
             stamp = pd.Timestamp(text)
         except ValueError:
-            raise error(f"{name}={shorten(value)} is not a calendar day: check the month and the day of YYYY-MM-DD") from None
-    elif isinstance(value, (dt.date, np.datetime64)):  # datetime and pd.Timestamp are dates too
+            raise error(
+                f"{name}={shorten(value)} is not a calendar day: check the month and the day of YYYY-MM-DD"
+            ) from None
+    elif isinstance(
+        value, (dt.date, np.datetime64)
+    ):  # datetime and pd.Timestamp are dates too
         stamp = pd.Timestamp(value)
     else:
-        raise error(f"{name}={shorten(value)} is a {type(value).__name__}, not a date: write it as 'YYYY-MM-DD'")
+        raise error(
+            f"{name}={shorten(value)} is a {type(value).__name__}, not a date: write it as 'YYYY-MM-DD'"
+        )
     if stamp is pd.NaT:
         raise error(f"{name} is empty (NaT); write the date as YYYY-MM-DD")
     if stamp.tzinfo is not None:
@@ -58,7 +68,9 @@ def parse_day(value: object, name: str, error: type[LSTMStudyError]) -> pd.Times
 def listed(values: object, limit: int = 3) -> str:
     """Format the first few of a sequence of dates for a message: ``2003-01-02, NaT and 4 more``."""
     items = list(values)  # type: ignore[call-overload]
-    shown = [str(pd.Timestamp(v).date()) if not pd.isna(v) else "NaT" for v in items[:limit]]
+    shown = [
+        str(pd.Timestamp(v).date()) if not pd.isna(v) else "NaT" for v in items[:limit]
+    ]
     more = f" and {len(items) - limit} more" if len(items) > limit else ""
     return ", ".join(shown) + more
 
@@ -69,7 +81,9 @@ def _local_day(value: object) -> pd.Timestamp:
     return stamp.tz_localize(None) if stamp.tz is not None else stamp
 
 
-def parse_day_column(raw: pd.Series, name: str, error: type[LSTMStudyError]) -> pd.DatetimeIndex:
+def parse_day_column(
+    raw: pd.Series, name: str, error: type[LSTMStudyError]
+) -> pd.DatetimeIndex:
     """Return a column of dates as timezone-naive days, or raise ``error`` naming the first bad row.
 
     The column-wise form of :func:`parse_day`: numbers (``20030102``) are refused rather than

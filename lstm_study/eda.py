@@ -17,7 +17,9 @@ TRADING_DAYS = 252
 
 def wide(prices: pd.DataFrame, column: str = "Adj Close") -> pd.DataFrame:
     """Return one column of a tidy frame as a Date x Ticker table."""
-    return prices.pivot(index="Date", columns="Ticker", values=column).rename_axis(columns=None)
+    return prices.pivot(index="Date", columns="Ticker", values=column).rename_axis(
+        columns=None
+    )
 
 
 def log_returns(prices: pd.DataFrame, column: str = "Adj Close") -> pd.DataFrame:
@@ -32,7 +34,9 @@ def _adf(values: np.ndarray, lags: int) -> tuple:
     from statsmodels.tsa.stattools import adfuller
 
     # statsmodels >= 0.15 warns unless the result type is chosen
-    return adfuller(values, maxlag=lags, autolag=None, regression="c", result_object=False)
+    return adfuller(
+        values, maxlag=lags, autolag=None, regression="c", result_object=False
+    )
 
 
 def stationarity(series: pd.Series, lags: int = 5) -> dict[str, float]:
@@ -46,7 +50,9 @@ def stationarity(series: pd.Series, lags: int = 5) -> dict[str, float]:
     values = series.dropna().to_numpy()
     adf_stat, adf_p, _, _, critical, *_ = _adf(values, lags)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # InterpolationWarning: the p-value is at a table bound
+        warnings.simplefilter(
+            "ignore"
+        )  # InterpolationWarning: the p-value is at a table bound
         kpss_stat, kpss_p, *_ = kpss(values, regression="c", nlags="auto")
     return {
         "adf_stat": float(adf_stat),
@@ -66,8 +72,12 @@ def windowed_adf(series: pd.Series, years: int = 2, lags: int = 5) -> pd.Series:
     first, last = series.index.year.min(), series.index.year.max()
     pvalues = {}
     for start in range(first, last + 1, years):
-        window = series[(series.index.year >= start) & (series.index.year < start + years)]
-        if len(window) >= 0.9 * TRADING_DAYS * years:  # skip partial windows at either end
+        window = series[
+            (series.index.year >= start) & (series.index.year < start + years)
+        ]
+        if (
+            len(window) >= 0.9 * TRADING_DAYS * years
+        ):  # skip partial windows at either end
             pvalues[start] = float(_adf(window.to_numpy(), lags)[1])
     return pd.Series(pvalues, name="adf_p").rename_axis("first year")
 
@@ -90,7 +100,9 @@ def tail_summary(returns: pd.Series, sigmas: float = 4.0) -> dict[str, float]:
     }
 
 
-def rolling_volatility(returns: pd.DataFrame | pd.Series, window: int = 21) -> pd.DataFrame | pd.Series:
+def rolling_volatility(
+    returns: pd.DataFrame | pd.Series, window: int = 21
+) -> pd.DataFrame | pd.Series:
     """Return the annualised rolling standard deviation of daily returns (``window`` trading days)."""
     return returns.rolling(window).std() * np.sqrt(TRADING_DAYS)
 
@@ -101,7 +113,10 @@ def autocorrelation(series: pd.Series, lags: int = 20) -> pd.DataFrame:
 
     r = series.dropna()
     return pd.DataFrame(
-        {"r": acf(r, nlags=lags, fft=True)[1:], "abs_r": acf(r.abs(), nlags=lags, fft=True)[1:]},
+        {
+            "r": acf(r, nlags=lags, fft=True)[1:],
+            "abs_r": acf(r.abs(), nlags=lags, fft=True)[1:],
+        },
         index=pd.RangeIndex(1, lags + 1, name="lag"),
     )
 
@@ -120,7 +135,9 @@ def split_days(prices: pd.DataFrame, factor: float = 1.5) -> pd.DataFrame:
     """
     rows = []
     for ticker, group in prices.groupby("Ticker"):
-        ratio = (group["Adj Close"].pct_change() + 1) / (group["Close"].pct_change() + 1)
+        ratio = (group["Adj Close"].pct_change() + 1) / (
+            group["Close"].pct_change() + 1
+        )
         for index in group.index[ratio >= factor]:
             rows.append(
                 {
@@ -131,10 +148,14 @@ def split_days(prices: pd.DataFrame, factor: float = 1.5) -> pd.DataFrame:
                     "ratio": float(ratio[index]),
                 }
             )
-    return pd.DataFrame(rows, columns=["Ticker", "Date", "close_before", "close", "ratio"])
+    return pd.DataFrame(
+        rows, columns=["Ticker", "Date", "close_before", "close", "ratio"]
+    )
 
 
 def dollar_volume(prices: pd.DataFrame) -> pd.DataFrame:
     """Return Close x Volume per ticker (Date x Ticker): traded value, unchanged by a split."""
     frame = prices.assign(value=prices["Close"] * prices["Volume"])
-    return frame.pivot(index="Date", columns="Ticker", values="value").rename_axis(columns=None)
+    return frame.pivot(index="Date", columns="Ticker", values="value").rename_axis(
+        columns=None
+    )

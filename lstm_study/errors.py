@@ -27,13 +27,21 @@ class OutputFileError(LSTMStudyError, OSError):
 def shorten(value: object, limit: int = 60) -> str:
     """``repr(value)``, cut to about ``limit`` characters: messages never echo a megabyte of input."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text):,} characters)"
+    return (
+        text
+        if len(text) <= limit
+        else f"{text[: limit - 15]}... ({len(text):,} characters)"
+    )
 
 
-def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> None:
+def check_int(
+    name: str, value: object, minimum: int = 1, maximum: int | None = None
+) -> None:
     """Raise :class:`ConfigError` unless ``value`` is an ``int`` (not a bool) in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {shorten(value)}")
+        raise ConfigError(
+            f"{name} must be an integer >= {minimum}, got {shorten(value)}"
+        )
     if maximum is not None and value > maximum:
         raise ConfigError(f"{name} must be at most {maximum:,}, got {value:,}")
 

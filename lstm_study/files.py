@@ -46,17 +46,27 @@ def same_file(a: Path, b: Path) -> bool:
 def check_output(name: str, path: Path) -> None:
     """Refuse an output path that is a folder, a special file, or in a missing or read-only folder."""
     if path.is_dir():
-        raise OutputFileError(f"{name} {path} is a folder; give a file name, for example {path / 'out'}")
+        raise OutputFileError(
+            f"{name} {path} is a folder; give a file name, for example {path / 'out'}"
+        )
     if path.exists() and not path.is_file():
-        raise OutputFileError(f"{name} {path} exists and is not a regular file; choose another path")
+        raise OutputFileError(
+            f"{name} {path} exists and is not a regular file; choose another path"
+        )
     folder = path.absolute().parent
     if not folder.is_dir():
-        raise OutputFileError(f"{name}: the folder {folder} does not exist; create it or choose another path")
+        raise OutputFileError(
+            f"{name}: the folder {folder} does not exist; create it or choose another path"
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputFileError(f"{name}: cannot write into {folder} (permission denied); choose another folder")
+        raise OutputFileError(
+            f"{name}: cannot write into {folder} (permission denied); choose another folder"
+        )
 
 
-def check_outputs(outputs: Mapping[str, Path], inputs: Mapping[str, Path] | None = None) -> None:
+def check_outputs(
+    outputs: Mapping[str, Path], inputs: Mapping[str, Path] | None = None
+) -> None:
     """Check every output (see :func:`check_output`) and refuse any that aliases an input or another output.
 
     ``outputs`` and ``inputs`` map a name the user knows (``--json``) to a path. Call it before
@@ -100,7 +110,10 @@ def write_atomically(
     temporary: str | None = None
     try:
         handle = tempfile.NamedTemporaryFile(
-            dir=path.absolute().parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+            dir=path.absolute().parent,
+            prefix=f".{path.name}.",
+            suffix=".tmp",
+            delete=False,
         )
         temporary = handle.name
         with handle:
@@ -112,11 +125,15 @@ def write_atomically(
             os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # what open() would have given; mkstemp gives 0o600
+        os.chmod(
+            temporary, 0o666 & ~umask
+        )  # what open() would have given; mkstemp gives 0o600
         os.replace(temporary, path)
         temporary = None
     except OSError as failure:
-        raise error(f"cannot write {what} to {path}: {failure.strerror or failure}{advice}") from None
+        raise error(
+            f"cannot write {what} to {path}: {failure.strerror or failure}{advice}"
+        ) from None
     finally:
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)

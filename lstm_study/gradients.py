@@ -50,7 +50,9 @@ def hidden_gradient_norms(
             "measure each direction as its own unidirectional layer"
         )
     if x.dim() != 3:
-        raise ShapeError(f"x must be a batched 3-D tensor in the module's layout, got shape {tuple(x.shape)}")
+        raise ShapeError(
+            f"x must be a batched 3-D tensor in the module's layout, got shape {tuple(x.shape)}"
+        )
     if state not in ("h", "c"):
         raise ConfigError(f"state must be 'h' or 'c', got {state!r}")
     time_axis = 1 if getattr(module, "batch_first", False) else 0
@@ -60,7 +62,9 @@ def hidden_gradient_norms(
         _, carried = module(x_t, carried)
         tensors = (carried,) if isinstance(carried, Tensor) else tuple(carried)
         if state == "c" and len(tensors) < 2:
-            raise ConfigError(f"state='c' needs a module with a cell state (an LSTM), got {type(module).__name__}")
+            raise ConfigError(
+                f"state='c' needs a module with a cell state (an LSTM), got {type(module).__name__}"
+            )
         kept.append(tensors[0 if state == "h" else 1])
     final_h = (carried if isinstance(carried, Tensor) else carried[0])[layer]
     loss = loss_fn(final_h)

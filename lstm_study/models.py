@@ -16,10 +16,14 @@ class SequenceRegressor(nn.Module):
     recurrent layers alike.
     """
 
-    def __init__(self, recurrent: nn.Module, out_features: int = 1, *, per_step: bool = False) -> None:
+    def __init__(
+        self, recurrent: nn.Module, out_features: int = 1, *, per_step: bool = False
+    ) -> None:
         super().__init__()
         if not getattr(recurrent, "batch_first", False):
-            raise ConfigError("SequenceRegressor needs a recurrent layer built with batch_first=True")
+            raise ConfigError(
+                "SequenceRegressor needs a recurrent layer built with batch_first=True"
+            )
         directions = 2 if getattr(recurrent, "bidirectional", False) else 1
         self.recurrent = recurrent
         self.per_step = per_step
@@ -37,7 +41,11 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def matching_bidirectional_hidden_size(
-    recurrent_cls: type[nn.Module], input_size: int, hidden_size: int, out_features: int = 1, num_layers: int = 1
+    recurrent_cls: type[nn.Module],
+    input_size: int,
+    hidden_size: int,
+    out_features: int = 1,
+    num_layers: int = 1,
 ) -> int:
     """Hidden size per direction for which a bidirectional regressor has about as many parameters as a unidirectional one.
 
@@ -45,9 +53,14 @@ def matching_bidirectional_hidden_size(
     ``recurrent_cls`` (``lstm_study.nn.LSTM``, ``torch.nn.LSTM``, ...); of the sizes
     ``1..hidden_size`` the one whose count is closest wins, the smaller on a tie.
     """
+
     def total(size: int, bidirectional: bool) -> int:
-        layer = recurrent_cls(input_size, size, num_layers, batch_first=True, bidirectional=bidirectional)
+        layer = recurrent_cls(
+            input_size, size, num_layers, batch_first=True, bidirectional=bidirectional
+        )
         return count_parameters(SequenceRegressor(layer, out_features))
 
     target = total(hidden_size, False)
-    return min(range(1, hidden_size + 1), key=lambda size: abs(total(size, True) - target))
+    return min(
+        range(1, hidden_size + 1), key=lambda size: abs(total(size, True) - target)
+    )

@@ -11,7 +11,11 @@ from lstm_study.errors import ConfigError, check_int
 
 
 def delayed_recall(
-    batch_size: int, lag: int, *, seq_len: int | None = None, generator: torch.Generator | None = None
+    batch_size: int,
+    lag: int,
+    *,
+    seq_len: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Sequences of U(-1, 1) noise; the target is the value ``lag`` steps before the last one.
 
@@ -101,7 +105,9 @@ def next_step_windows(series: Tensor, length: int) -> tuple[Tensor, Tensor]:
     ``series[i + length]``, lies outside the window's inputs.
     """
     if not isinstance(series, Tensor) or series.dim() != 1:
-        raise ConfigError(f"series must be a 1-D tensor, got {getattr(series, 'shape', type(series).__name__)}")
+        raise ConfigError(
+            f"series must be a 1-D tensor, got {getattr(series, 'shape', type(series).__name__)}"
+        )
     check_int("length", length)
     if series.numel() < length + 1:
         raise ConfigError(
@@ -123,7 +129,9 @@ _REBER_GRAPH: dict[int, tuple[tuple[str, int], ...]] = {
 }
 
 
-def _embedded_reber_string(coin: Callable[[], bool]) -> tuple[list[str], list[str], int]:
+def _embedded_reber_string(
+    coin: Callable[[], bool],
+) -> tuple[list[str], list[str], int]:
     """One embedded Reber string, the symbols allowed after each of its symbols, the hard index.
 
     The hard index is the position of the inner string's ``E``: the symbol after it must repeat

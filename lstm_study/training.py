@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm  # not tqdm.auto: without ipywidgets it warns in every notebook that imports this
+from tqdm import (
+    tqdm,  # not tqdm.auto: without ipywidgets it warns in every notebook that imports this
+)
 
 from lstm_study.errors import ConfigError, check_int
 
@@ -53,7 +55,9 @@ def train(
     check_int("batch_size", batch_size)
     optimisers = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
     if optimizer not in optimisers:
-        raise ConfigError(f"optimizer must be one of {sorted(optimisers)}, got {optimizer!r}")
+        raise ConfigError(
+            f"optimizer must be one of {sorted(optimisers)}, got {optimizer!r}"
+        )
     device = next(model.parameters()).device
     opt = optimisers[optimizer](model.parameters(), lr=lr)
     history = TrainingHistory()
@@ -66,7 +70,9 @@ def train(
             break
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        norm = nn.utils.clip_grad_norm_(model.parameters(), clip_norm if clip_norm is not None else math.inf)
+        norm = nn.utils.clip_grad_norm_(
+            model.parameters(), clip_norm if clip_norm is not None else math.inf
+        )
         history.loss.append(loss.item())
         history.grad_norm.append(norm.item())
         if not torch.isfinite(norm):
@@ -79,7 +85,10 @@ def train(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor] = nn.functional.mse_loss
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] = nn.functional.mse_loss,
 ) -> float:
     """Loss of ``model`` on one fixed batch, in evaluation mode."""
     model.eval()
@@ -87,26 +96,34 @@ def evaluate(
     return loss_fn(model(x.to(device)), y.to(device)).item()
 
 
-def sequence_cross_entropy(logits: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:
+def sequence_cross_entropy(
+    logits: Tensor, targets: Tensor, ignore_index: int = -100
+) -> Tensor:
     """Mean cross-entropy over every labelled position of (batch, seq_len, classes) logits.
 
     ``targets`` is (batch, seq_len) of class indices; positions holding ``ignore_index``
     (``lstm_study.tasks.IGNORE_INDEX``) do not count.
     """
     return nn.functional.cross_entropy(
-        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=ignore_index
+        logits.reshape(-1, logits.size(-1)),
+        targets.reshape(-1),
+        ignore_index=ignore_index,
     )
 
 
 @torch.no_grad()
-def accuracy_by_position(model: nn.Module, x: Tensor, y: Tensor, ignore_index: int = -100) -> Tensor:
+def accuracy_by_position(
+    model: nn.Module, x: Tensor, y: Tensor, ignore_index: int = -100
+) -> Tensor:
     """Share of correct arg-max predictions at each position, shape (seq_len,); NaN where no label."""
     model.eval()
     device = next(model.parameters()).device
     predicted = model(x.to(device)).argmax(-1).cpu()
     labelled = y != ignore_index
     correct = ((predicted == y) & labelled).sum(0).double()
-    return torch.where(labelled.any(0), correct / labelled.sum(0).clamp(min=1), torch.nan)
+    return torch.where(
+        labelled.any(0), correct / labelled.sum(0).clamp(min=1), torch.nan
+    )
 
 
 def recall_by_lag(

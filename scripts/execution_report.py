@@ -31,7 +31,11 @@ def failed_notebooks(cache_path: Path) -> list[str]:
     """Return the notebooks whose last execution raised (jupyter-cache keeps their traceback)."""
     from jupyter_cache import get_cache
 
-    return sorted(record.uri for record in get_cache(str(cache_path)).list_project_records() if record.traceback)
+    return sorted(
+        record.uri
+        for record in get_cache(str(cache_path)).list_project_records()
+        if record.traceback
+    )
 
 
 def format_report(rows: list[tuple[str, float | None, datetime]], root: Path) -> str:
@@ -58,7 +62,9 @@ def _short(uri: str, root: Path) -> str:
 def main(argv: list[str]) -> int:
     """Print the report for the cache folder named on the command line."""
     cache_path = Path(argv[1] if len(argv) > 1 else "_build/.jupyter_cache")
-    print(f"Chapter execution times (jupyter-cache records in {cache_path}, now {datetime.now(UTC):%H:%M:%S} UTC):")
+    print(
+        f"Chapter execution times (jupyter-cache records in {cache_path}, now {datetime.now(UTC):%H:%M:%S} UTC):"
+    )
     if not cache_path.is_dir():
         print("  no execution cache yet: nothing has been executed")
         return 0

@@ -121,7 +121,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.directory = self.mathjax
             self.path = "/" + path[len(MATHJAX_LOCAL) :]
             super().do_GET()
-        elif self.mathjax and path.endswith(".html") and Path(self.translate_path(path)).is_file():
+        elif (
+            self.mathjax
+            and path.endswith(".html")
+            and Path(self.translate_path(path)).is_file()
+        ):
             body = Path(self.translate_path(path)).read_bytes()
             body = body.replace(MATHJAX_CDN.encode(), MATHJAX_LOCAL.encode())
             self._send(body, "text/html; charset=utf-8")
@@ -130,10 +134,14 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve(html_root: Path, mathjax: str | None) -> Iterator[tuple[str, dict[str, bytes]]]:
+def serve(
+    html_root: Path, mathjax: str | None
+) -> Iterator[tuple[str, dict[str, bytes]]]:
     """Serve the build on a free loopback port; yield its address and the generated pages' dict."""
     generated: dict[str, bytes] = {}
-    handler_class = type("Handler", (_Handler,), {"mathjax": mathjax, "generated": generated})
+    handler_class = type(
+        "Handler", (_Handler,), {"mathjax": mathjax, "generated": generated}
+    )
     handler = functools.partial(handler_class, directory=str(html_root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -147,7 +155,9 @@ def serve(html_root: Path, mathjax: str | None) -> Iterator[tuple[str, dict[str,
 @contextmanager
 def chromium(offline: bool) -> Iterator[Any]:
     """Headless Chromium through its chromedriver, flagged as the browser test flags it."""
-    os.environ["SE_OFFLINE"] = "true"  # selenium-manager must never fetch a browser or a driver
+    os.environ["SE_OFFLINE"] = (
+        "true"  # selenium-manager must never fetch a browser or a driver
+    )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -172,7 +182,9 @@ def chromium(offline: bool) -> Iterator[Any]:
         flags.append("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
     for flag in flags:
         options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    browser = webdriver.Chrome(
+        service=Service(executable_path=CHROMEDRIVER), options=options
+    )
     browser.set_page_load_timeout(120)
     browser.set_script_timeout(90)
     try:
@@ -255,7 +267,9 @@ def footer_pages(labels: list[str | None]) -> str:
     sheets = []
     for number, label in enumerate(labels, start=1):
         footer = (
-            f"<span>{html.escape(label)}</span><span>{number}</span>" if label is not None else ""
+            f"<span>{html.escape(label)}</span><span>{number}</span>"
+            if label is not None
+            else ""
         )
         sheets.append(f"<div class='sheet'><div class='foot'>{footer}</div></div>")
     css = (
@@ -304,9 +318,14 @@ def make_pdf(html_root: Path, out: Path, mathjax: str | None) -> tuple[int, int]
     config = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf8"))
     book_title, author = config.get("title", "Book"), config.get("author", "")
     chapters = toc_chapters(REPO, html_root, book_title)
-    with serve(html_root, mathjax) as (base_url, generated), chromium(bool(mathjax)) as driver:
+    with (
+        serve(html_root, mathjax) as (base_url, generated),
+        chromium(bool(mathjax)) as driver,
+    ):
         generated["/__title__.html"] = title_page(book_title, author).encode()
-        generated["/__contents__.html"] = contents_page(chapters, [0] * len(chapters)).encode()
+        generated["/__contents__.html"] = contents_page(
+            chapters, [0] * len(chapters)
+        ).encode()
         front = [print_page(driver, base_url + "__title__.html")]
         contents_pages = _page_count(print_page(driver, base_url + "__contents__.html"))
         printed: list[bytes] = []
@@ -317,7 +336,9 @@ def make_pdf(html_root: Path, out: Path, mathjax: str | None) -> tuple[int, int]
             seconds = time.monotonic() - started
             print(f"  {chapter.title[:60]:60s} {pages:3d} pages  {seconds:4.1f} s")
         counts = [_page_count(pdf) for pdf in printed]
-        first = [2 + contents_pages + sum(counts[:i]) for i in range(len(counts))]  # 1-based
+        first = [
+            2 + contents_pages + sum(counts[:i]) for i in range(len(counts))
+        ]  # 1-based
         generated["/__contents__.html"] = contents_page(chapters, first).encode()
         front.append(print_page(driver, base_url + "__contents__.html"))
         if _page_count(front[-1]) != contents_pages:
@@ -327,14 +348,28 @@ def make_pdf(html_root: Path, out: Path, mathjax: str | None) -> tuple[int, int]
             running = f"{book_title} \N{EM DASH} {chapter.title}"
             labels += [book_title if chapter.title == book_title else running] * count
         generated["/__footers__.html"] = footer_pages(labels).encode()
-        footers = PdfReader(io.BytesIO(print_page(driver, base_url + "__footers__.html", {
-            "marginTop": 0, "marginBottom": 0, "marginLeft": 0, "marginRight": 0})))
+        footers = PdfReader(
+            io.BytesIO(
+                print_page(
+                    driver,
+                    base_url + "__footers__.html",
+                    {
+                        "marginTop": 0,
+                        "marginBottom": 0,
+                        "marginLeft": 0,
+                        "marginRight": 0,
+                    },
+                )
+            )
+        )
 
         writer = PdfWriter()
         for pdf in front + printed:
             writer.append(PdfReader(io.BytesIO(pdf)))
         if len(footers.pages) != len(writer.pages):
-            raise RuntimeError(f"{len(footers.pages)} footers for {len(writer.pages)} pages")
+            raise RuntimeError(
+                f"{len(footers.pages)} footers for {len(writer.pages)} pages"
+            )
         for page, footer in zip(writer.pages[1:], footers.pages[1:], strict=True):
             page.merge_page(footer)
         parts: dict[str, Any] = {}
@@ -346,7 +381,9 @@ def make_pdf(html_root: Path, out: Path, mathjax: str | None) -> tuple[int, int]
                         title=chapter.part, page_number=start - 1
                     )
                 parent = parts[chapter.part]
-            writer.add_outline_item(title=chapter.title, page_number=start - 1, parent=parent)
+            writer.add_outline_item(
+                title=chapter.title, page_number=start - 1, parent=parent
+            )
         starts = {c.path: s - 1 for c, s in zip(chapters, first, strict=True)}
         _link_inside(writer, base_url, starts)
     writer.add_metadata({"/Title": book_title, "/Author": author})
@@ -361,8 +398,12 @@ def make_pdf(html_root: Path, out: Path, mathjax: str | None) -> tuple[int, int]
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, check for Chromium and the build, and print the book."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--html", type=Path, default=REPO / "_build" / "html", help="built book")
-    parser.add_argument("--out", type=Path, default=REPO / "_build" / "pdf" / "book.pdf")
+    parser.add_argument(
+        "--html", type=Path, default=REPO / "_build" / "html", help="built book"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "_build" / "pdf" / "book.pdf"
+    )
     parser.add_argument(
         "--mathjax",
         default=os.environ.get("LSTM_STUDY_MATHJAX"),
@@ -374,13 +415,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exe} not found. {INSTALL_HINT}", file=sys.stderr)
             return 2
     if not (args.html / "index.html").exists():
-        print(f"error: no built book at {args.html}: run `make book` first", file=sys.stderr)
+        print(
+            f"error: no built book at {args.html}: run `make book` first",
+            file=sys.stderr,
+        )
         return 2
     if args.mathjax and not (Path(args.mathjax) / "es5" / "tex-mml-chtml.js").exists():
         print(f"error: {args.mathjax} holds no es5/tex-mml-chtml.js", file=sys.stderr)
         return 2
     started = time.monotonic()
-    source = f"local MathJax {args.mathjax}" if args.mathjax else f"MathJax from {MATHJAX_CDN}"
+    source = (
+        f"local MathJax {args.mathjax}"
+        if args.mathjax
+        else f"MathJax from {MATHJAX_CDN}"
+    )
     print(f"printing {args.html} with headless Chromium ({source})")
     pages, chapters = make_pdf(args.html.resolve(), args.out, args.mathjax)
     size = args.out.stat().st_size / 1e6

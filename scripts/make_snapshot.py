@@ -18,7 +18,12 @@ import pandas as pd
 from lstm_study.data import schema
 from lstm_study.data.cache import write_prices_file
 
-TICKERS = ("AAPL", "GOOG", "IBM", "MSFT")  # the source also holds 196 rows of FB: too short to study
+TICKERS = (
+    "AAPL",
+    "GOOG",
+    "IBM",
+    "MSFT",
+)  # the source also holds 196 rows of FB: too short to study
 SNAPSHOT_DIR = Path(__file__).resolve().parents[1] / "lstm_study" / "data" / "snapshot"
 
 
@@ -46,7 +51,9 @@ def split_days(frame: pd.DataFrame) -> list[str]:
     """Describe each day where Close moves by a factor of 1.5 or more against Adj Close (a split)."""
     lines = []
     for ticker, group in frame.groupby("Ticker"):
-        ratio = (group["Adj Close"].pct_change() + 1) / (group["Close"].pct_change() + 1)
+        ratio = (group["Adj Close"].pct_change() + 1) / (
+            group["Close"].pct_change() + 1
+        )
         for index in group.index[ratio >= 1.5]:
             before, after = frame.loc[index - 1, "Close"], frame.loc[index, "Close"]
             lines.append(
@@ -61,11 +68,15 @@ def provenance(source: Path, frame: pd.DataFrame, output: Path) -> str:
     version = importlib.metadata.version("bokeh_sampledata")
     table = frame.groupby("Ticker")["Date"].agg(["count", "min", "max"])
     rows = "\n".join(
-        f"| {ticker} | {row['count']} | {row['min']:%Y-%m-%d} | {row['max']:%Y-%m-%d} |" for ticker, row in table.iterrows()
+        f"| {ticker} | {row['count']} | {row['min']:%Y-%m-%d} | {row['max']:%Y-%m-%d} |"
+        for ticker, row in table.iterrows()
     )
     splits = "\n".join(f"  - {line}" for line in split_days(frame))
     last = frame[frame["Date"] == frame["Date"].max()]
-    last_ratios = ", ".join(f"{t} {r:.3f}" for t, r in zip(last["Ticker"], last["Adj Close"] / last["Close"]))
+    last_ratios = ", ".join(
+        f"{t} {r:.3f}"
+        for t, r in zip(last["Ticker"], last["Adj Close"] / last["Close"])
+    )
     last_ratios = f"Adj Close / Close on the last day: {last_ratios}"
     return f"""# Provenance of the bundled price snapshot
 

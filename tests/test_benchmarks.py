@@ -13,8 +13,21 @@ import pytest
 import torch
 
 from lstm_study.benchmark import (
-    MACHINE_KEYS, READABLE, ROW_KEYS, SCHEMA_VERSION, Shape, busy_warning, check_results, count_ops, format_table,
-    graph_nodes, machine_info, ops_per_step, results_name, run_benchmark, time_steps,
+    MACHINE_KEYS,
+    READABLE,
+    ROW_KEYS,
+    SCHEMA_VERSION,
+    Shape,
+    busy_warning,
+    check_results,
+    count_ops,
+    format_table,
+    graph_nodes,
+    machine_info,
+    ops_per_step,
+    results_name,
+    run_benchmark,
+    time_steps,
 )  # fmt: skip
 from lstm_study.errors import ConfigError
 from lstm_study.nn import LSTM
@@ -22,11 +35,16 @@ from lstm_study.nn.fused import CANDIDATE_FORMS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-TINY = (Shape("tiny", batch=2, seq_len=3, input_size=4, hidden_size=5), Shape("tiny-2", 3, 2, 2, 3))
+TINY = (
+    Shape("tiny", batch=2, seq_len=3, input_size=4, hidden_size=5),
+    Shape("tiny-2", 3, 2, 2, 3),
+)
 
 
 def _tiny(model: str = "lstm", **kwargs) -> dict:
-    return run_benchmark(model, TINY, "cpu", threads=1, warmup=1, min_run_time=0.01, **kwargs)
+    return run_benchmark(
+        model, TINY, "cpu", threads=1, warmup=1, min_run_time=0.01, **kwargs
+    )
 
 
 @pytest.mark.parametrize("model", ["lstm", "rnn"])
@@ -42,7 +60,11 @@ def test_tiny_run_has_the_schema(model):
     for row in results["rows"]:
         assert tuple(row) == ROW_KEYS and row["error"] is None
         assert row["median_ms"] > 0 and row["runs"] >= 3 and row["cpu_ms"] >= 0
-    assert all(row["ratio_to_torch"] == 1.0 for row in results["rows"] if row["implementation"] == "torch")
+    assert all(
+        row["ratio_to_torch"] == 1.0
+        for row in results["rows"]
+        if row["implementation"] == "torch"
+    )
     json.dumps(results)  # JSON-ready as it is
 
 
@@ -68,7 +90,12 @@ def test_a_failing_extra_variant_is_reported_not_fatal():
     def broken() -> None:
         raise RuntimeError("no compiler")
 
-    outcome = time_steps({"fine": lambda: None, "broken": broken}, threads=1, warmup=1, min_run_time=0.001)
+    outcome = time_steps(
+        {"fine": lambda: None, "broken": broken},
+        threads=1,
+        warmup=1,
+        min_run_time=0.001,
+    )
     assert isinstance(outcome["broken"], RuntimeError) and outcome["fine"].runs >= 3
 
 
@@ -114,7 +141,9 @@ def test_check_results_rejects_damaged_results(damage, tiny_rnn_results):
 
 
 def test_the_command_writes_json(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_lstm", ROOT / "benchmarks" / "bench_lstm.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_lstm", ROOT / "benchmarks" / "bench_lstm.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     code = bench.main(["--device", "cpu", "--model", "rnn", "--shapes", "predictor", "--threads", "1",
@@ -132,7 +161,11 @@ COMMITTED = sorted(RESULTS.glob("*.json"))
 
 def test_quiet_cpu_results_are_committed():
     """The README and the appendix quote committed figures: at least one quiet CPU run must be there."""
-    quiet = [path for path in COMMITTED if path.name.startswith("cpu-") and "-busy" not in path.name]
+    quiet = [
+        path
+        for path in COMMITTED
+        if path.name.startswith("cpu-") and "-busy" not in path.name
+    ]
     assert quiet, f"no quiet CPU results in {RESULTS}"
 
 
@@ -140,7 +173,9 @@ def test_quiet_cpu_results_are_committed():
 def test_committed_results_match_the_schema_and_their_name(path):
     results = json.loads(path.read_text())
     check_results(results)
-    assert path.stem == results_name(results), "the file name says the device, CPU, capability and busy"
+    assert path.stem == results_name(results), (
+        "the file name says the device, CPU, capability and busy"
+    )
     assert {row["shape"] for row in results["rows"]} == {"predictor", "pytorch-default"}
 
 
@@ -149,17 +184,24 @@ def test_the_machine_record_says_where_and_how_busy(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     machine = machine_info(torch.device("cpu"), threads=1)
     assert set(MACHINE_KEYS) <= machine.keys()
-    assert machine["busy"] is True and machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert (
+        machine["busy"] is True
+        and machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    )
     assert machine["fused_candidate"]["choice"] in CANDIDATE_FORMS
     assert "BUSY" in busy_warning(machine)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.2))  # 0.25 per core: quiet
+    monkeypatch.setattr(
+        os, "getloadavg", lambda: (0.5, 0.5, 0.2)
+    )  # 0.25 per core: quiet
     quiet = machine_info(torch.device("cpu"), threads=1)
     assert quiet["busy"] is False and busy_warning(quiet) is None
 
 
 def test_results_names_say_device_cpu_capability_model_and_busy(tiny_rnn_results):
     results = copy.deepcopy(tiny_rnn_results)
-    results["machine"].update(device_name="AMD EPYC 9B45", cpu_capability="AVX512", busy=False)
+    results["machine"].update(
+        device_name="AMD EPYC 9B45", cpu_capability="AVX512", busy=False
+    )
     assert results_name(results) == "cpu-amd-epyc-9b45-avx512-rnn"
     results.update(model="lstm")
     results["machine"]["busy"] = True
@@ -192,7 +234,13 @@ def test_per_step_counts_of_the_three_lstms():
     counts = {name: ops_per_step(layer, batch=2, steps=(3, 5)) for name, layer in
               (("torch", torch.nn.LSTM(3, 4)), ("fused", LSTM(3, 4)), ("readable", readable))}  # fmt: skip
     for per_step in counts.values():
-        assert all(float(value).is_integer() for value in per_step.values())  # exactly linear in steps
-    assert counts["torch"] == {"forward": 0, "backward": 0, "autograd nodes": 0}  # one fused kernel per call
+        assert all(
+            float(value).is_integer() for value in per_step.values()
+        )  # exactly linear in steps
+    assert counts["torch"] == {
+        "forward": 0,
+        "backward": 0,
+        "autograd nodes": 0,
+    }  # one fused kernel per call
     assert counts["fused"]["autograd nodes"] == 0 < counts["readable"]["autograd nodes"]
     assert counts["fused"]["backward"] < counts["readable"]["backward"]

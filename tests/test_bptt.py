@@ -22,13 +22,18 @@ def test_manual_bptt_matches_autograd(given_state):
     ours = manual_bptt(rnn, x.detach(), grad_output, h0)
     assert torch.allclose(ours.inputs, x.grad, atol=1e-12)
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-        assert torch.allclose(getattr(ours, name), getattr(rnn, name + "_l0").grad, atol=1e-12), name
+        assert torch.allclose(
+            getattr(ours, name), getattr(rnn, name + "_l0").grad, atol=1e-12
+        ), name
 
 
 def test_hidden_gradient_of_last_step_is_the_direct_gradient():
     torch.manual_seed(1)
     rnn = RNN(2, 3, dtype=torch.float64)
-    x, g = torch.randn(5, 2, 2, dtype=torch.float64), torch.randn(5, 2, 3, dtype=torch.float64)
+    x, g = (
+        torch.randn(5, 2, 2, dtype=torch.float64),
+        torch.randn(5, 2, 3, dtype=torch.float64),
+    )
     assert torch.equal(manual_bptt(rnn, x, g).hidden[-1], g[-1])
 
 

@@ -26,14 +26,27 @@ from lstm_study.errors import CacheWriteError, OutputFileError
 from lstm_study.files import STALE_SECONDS, check_outputs, write_atomically
 from tests.forecast.conftest import price_table
 
-FAST = ["--lookback", "3", "--retrain-every", "100", "--seeds", "1", "--epochs", "1", "--device", "cpu"]
+FAST = [
+    "--lookback",
+    "3",
+    "--retrain-every",
+    "100",
+    "--seeds",
+    "1",
+    "--epochs",
+    "1",
+    "--device",
+    "cpu",
+]
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def prices_csv(tmp_path) -> Path:
     path = tmp_path / "prices.csv"
-    price_table(800).to_csv(path, index=False)  # long enough for the default 252 test days
+    price_table(800).to_csv(
+        path, index=False
+    )  # long enough for the default 252 test days
     return path
 
 
@@ -51,63 +64,246 @@ def _csv(tmp: Path, frame: pd.DataFrame, name: str = "bad.csv") -> str:
     return str(tmp / name)
 
 
-def _backtest(tmp: Path, csv: str, *extra: str, json_out: str = "o.json", csv_out: str = "o.csv") -> list[str]:
-    return ["backtest", "--csv", csv, *FAST, *extra, "--json", str(tmp / json_out), "--predictions", str(tmp / csv_out)]
+def _backtest(
+    tmp: Path, csv: str, *extra: str, json_out: str = "o.json", csv_out: str = "o.csv"
+) -> list[str]:
+    return [
+        "backtest",
+        "--csv",
+        csv,
+        *FAST,
+        *extra,
+        "--json",
+        str(tmp / json_out),
+        "--predictions",
+        str(tmp / csv_out),
+    ]
 
 
 def _forecast(tmp: Path, csv: str, *extra: str, json_out: str = "f.json") -> list[str]:
-    return ["forecast", "--csv", csv, "--seeds", "1", "--epochs", "1", "--device", "cpu", *extra,
-            "--json", str(tmp / json_out)]
+    return [
+        "forecast",
+        "--csv",
+        csv,
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        *extra,
+        "--json",
+        str(tmp / json_out),
+    ]
 
 
 # (what is wrong, how to build the arguments from a temporary folder and a good CSV, exit status, message)
 REFUSED = [
-    ("--predictions is the input CSV", lambda t, c: ["backtest", "--csv", c, *FAST, "--json", str(t / "o.json"),
-                                                     "--predictions", c], 1, r"is the input --csv .*destroy your data"),
-    ("--json is the input CSV", lambda t, c: ["backtest", "--csv", c, *FAST, "--json", c,
-                                              "--predictions", str(t / "o.csv")], 1, r"--json .* is the input --csv"),
-    ("--json and --predictions name one file", lambda t, c: _backtest(t, c, csv_out="o.json"), 1,
-     r"--json and --predictions both name"),
-    ("an output is a folder", lambda t, c: _backtest(t, c, json_out="."), 1, r"--json .* is a folder"),
-    ("an output's folder is missing", lambda t, c: _backtest(t, c, json_out="nowhere/o.json"), 1,
-     r"the folder .*nowhere does not exist"),
-    ("an output is a device", lambda t, c: ["backtest", "--csv", c, *FAST, "--json", "/dev/null",
-                                            "--predictions", str(t / "o.csv")], 1, r"is not a regular file"),
-    ("absurd --seeds", lambda t, c: _backtest(t, c, "--seeds", "100000000"), 1, r"seeds must be at most 100"),
-    ("absurd --epochs", lambda t, c: _backtest(t, c, "--epochs", "10000000000"), 1, r"epochs must be at most"),
-    ("absurd --lookback", lambda t, c: _backtest(t, c, "--lookback", "1000000000"), 1, r"lookback must be at most"),
-    ("a year is not a test start", lambda t, c: _backtest(t, c, "--test-start", "2011"), 1,
-     r"test start='2011' is not a date: write it as YYYY-MM-DD"),
-    ("a number is not a test start", lambda t, c: _backtest(t, c, "--test-start", "20110901"), 1, r"is not a date"),
-    ("an impossible day", lambda t, c: _backtest(t, c, "--test-start", "2011-02-30"), 1, r"not a calendar day"),
-    ("integer dates in the CSV", lambda t, c: _backtest(t, _csv(t, price_table(500).assign(
-        Date=lambda f: f["Date"].dt.strftime("%Y%m%d").astype(int)))), 1, r"Date column holds numbers"),
-    ("dates from 1850", lambda t, c: _backtest(t, _csv(t, price_table(500, start="1850-01-01"))), 1,
-     r"implausible date"),
-    ("infinite prices", lambda t, c: _backtest(t, _csv(t, price_table(500).assign(**{"Adj Close": np.inf}))), 1,
-     r"infinite"),
-    ("a CSV that is not a regular file", lambda t, c: _backtest(t, "/dev/null"), 1, r"not a regular file"),
-    ("a ticker of a megabyte", lambda t, c: ["fetch", "A" * 1_000_000, "--source", "snapshot"], 1,
-     r"not a plausible ticker"),
-    ("a fetch start that is not a date", lambda t, c: ["fetch", "MSFT", "--source", "snapshot", "--start", "2003"], 1,
-     r"start='2003' is not a date"),
-    ("a fetch start before 1900", lambda t, c: ["fetch", "MSFT", "--source", "snapshot", "--start", "1066-10-14"], 1,
-     r"not a plausible day"),
-    ("a cache folder that is a file", lambda t, c: ["fetch", "MSFT", "--source", "cache", "--data-dir", c], 1,
-     r"no cached prices"),
-    ("a horizon of 0", lambda t, c: _forecast(t, c, "--horizon", "0"), 1, r"horizon must be .* from 1 to 20"),
-    ("a horizon over 20", lambda t, c: _backtest(t, c, "--horizon", "21"), 1, r"from 1 to 20, got 21"),
-    ("a level of 100", lambda t, c: _forecast(t, c, "--levels", "80", "100"), 1, r"level 100 is outside \(0, 100\)"),
-    ("a negative level", lambda t, c: _backtest(t, c, "--levels", "-80"), 1, r"level -80 is outside"),
-    ("a forecast into a missing folder", lambda t, c: _forecast(t, c, json_out="nowhere/f.json"), 1,
-     r"the folder .*nowhere does not exist"),
-    ("a forecast over its input", lambda t, c: _forecast(t, c, json_out=c), 1, r"is the input --csv"),
-    ("a plot that is its JSON", lambda t, c: _forecast(t, c, "--plot", str(t / "f.json")), 1,
-     r"--json and --plot both name"),
+    (
+        "--predictions is the input CSV",
+        lambda t, c: [
+            "backtest",
+            "--csv",
+            c,
+            *FAST,
+            "--json",
+            str(t / "o.json"),
+            "--predictions",
+            c,
+        ],
+        1,
+        r"is the input --csv .*destroy your data",
+    ),
+    (
+        "--json is the input CSV",
+        lambda t, c: [
+            "backtest",
+            "--csv",
+            c,
+            *FAST,
+            "--json",
+            c,
+            "--predictions",
+            str(t / "o.csv"),
+        ],
+        1,
+        r"--json .* is the input --csv",
+    ),
+    (
+        "--json and --predictions name one file",
+        lambda t, c: _backtest(t, c, csv_out="o.json"),
+        1,
+        r"--json and --predictions both name",
+    ),
+    (
+        "an output is a folder",
+        lambda t, c: _backtest(t, c, json_out="."),
+        1,
+        r"--json .* is a folder",
+    ),
+    (
+        "an output's folder is missing",
+        lambda t, c: _backtest(t, c, json_out="nowhere/o.json"),
+        1,
+        r"the folder .*nowhere does not exist",
+    ),
+    (
+        "an output is a device",
+        lambda t, c: [
+            "backtest",
+            "--csv",
+            c,
+            *FAST,
+            "--json",
+            "/dev/null",
+            "--predictions",
+            str(t / "o.csv"),
+        ],
+        1,
+        r"is not a regular file",
+    ),
+    (
+        "absurd --seeds",
+        lambda t, c: _backtest(t, c, "--seeds", "100000000"),
+        1,
+        r"seeds must be at most 100",
+    ),
+    (
+        "absurd --epochs",
+        lambda t, c: _backtest(t, c, "--epochs", "10000000000"),
+        1,
+        r"epochs must be at most",
+    ),
+    (
+        "absurd --lookback",
+        lambda t, c: _backtest(t, c, "--lookback", "1000000000"),
+        1,
+        r"lookback must be at most",
+    ),
+    (
+        "a year is not a test start",
+        lambda t, c: _backtest(t, c, "--test-start", "2011"),
+        1,
+        r"test start='2011' is not a date: write it as YYYY-MM-DD",
+    ),
+    (
+        "a number is not a test start",
+        lambda t, c: _backtest(t, c, "--test-start", "20110901"),
+        1,
+        r"is not a date",
+    ),
+    (
+        "an impossible day",
+        lambda t, c: _backtest(t, c, "--test-start", "2011-02-30"),
+        1,
+        r"not a calendar day",
+    ),
+    (
+        "integer dates in the CSV",
+        lambda t, c: _backtest(
+            t,
+            _csv(
+                t,
+                price_table(500).assign(
+                    Date=lambda f: f["Date"].dt.strftime("%Y%m%d").astype(int)
+                ),
+            ),
+        ),
+        1,
+        r"Date column holds numbers",
+    ),
+    (
+        "dates from 1850",
+        lambda t, c: _backtest(t, _csv(t, price_table(500, start="1850-01-01"))),
+        1,
+        r"implausible date",
+    ),
+    (
+        "infinite prices",
+        lambda t, c: _backtest(
+            t, _csv(t, price_table(500).assign(**{"Adj Close": np.inf}))
+        ),
+        1,
+        r"infinite",
+    ),
+    (
+        "a CSV that is not a regular file",
+        lambda t, c: _backtest(t, "/dev/null"),
+        1,
+        r"not a regular file",
+    ),
+    (
+        "a ticker of a megabyte",
+        lambda t, c: ["fetch", "A" * 1_000_000, "--source", "snapshot"],
+        1,
+        r"not a plausible ticker",
+    ),
+    (
+        "a fetch start that is not a date",
+        lambda t, c: ["fetch", "MSFT", "--source", "snapshot", "--start", "2003"],
+        1,
+        r"start='2003' is not a date",
+    ),
+    (
+        "a fetch start before 1900",
+        lambda t, c: ["fetch", "MSFT", "--source", "snapshot", "--start", "1066-10-14"],
+        1,
+        r"not a plausible day",
+    ),
+    (
+        "a cache folder that is a file",
+        lambda t, c: ["fetch", "MSFT", "--source", "cache", "--data-dir", c],
+        1,
+        r"no cached prices",
+    ),
+    (
+        "a horizon of 0",
+        lambda t, c: _forecast(t, c, "--horizon", "0"),
+        1,
+        r"horizon must be .* from 1 to 20",
+    ),
+    (
+        "a horizon over 20",
+        lambda t, c: _backtest(t, c, "--horizon", "21"),
+        1,
+        r"from 1 to 20, got 21",
+    ),
+    (
+        "a level of 100",
+        lambda t, c: _forecast(t, c, "--levels", "80", "100"),
+        1,
+        r"level 100 is outside \(0, 100\)",
+    ),
+    (
+        "a negative level",
+        lambda t, c: _backtest(t, c, "--levels", "-80"),
+        1,
+        r"level -80 is outside",
+    ),
+    (
+        "a forecast into a missing folder",
+        lambda t, c: _forecast(t, c, json_out="nowhere/f.json"),
+        1,
+        r"the folder .*nowhere does not exist",
+    ),
+    (
+        "a forecast over its input",
+        lambda t, c: _forecast(t, c, json_out=c),
+        1,
+        r"is the input --csv",
+    ),
+    (
+        "a plot that is its JSON",
+        lambda t, c: _forecast(t, c, "--plot", str(t / "f.json")),
+        1,
+        r"--json and --plot both name",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "make", "status", "message"), REFUSED, ids=[row[0] for row in REFUSED])
+@pytest.mark.parametrize(
+    ("case", "make", "status", "message"), REFUSED, ids=[row[0] for row in REFUSED]
+)
 def test_every_refused_input(tmp_path, prices_csv, capsys, case, make, status, message):
     before = prices_csv.read_bytes()
     code, err = run(make(tmp_path, str(prices_csv)), capsys)
@@ -135,9 +331,16 @@ def _alias(folder: Path, target: Path, kind: str) -> Path:
     return link
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from(ALIASES), option=st.sampled_from(["--json", "--predictions"]),
-       also_other=st.booleans())
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    kind=st.sampled_from(ALIASES),
+    option=st.sampled_from(["--json", "--predictions"]),
+    also_other=st.booleans(),
+)
 def test_an_output_that_aliases_the_input_is_refused_and_the_input_is_unchanged(
     tmp_path_factory, kind, option, also_other
 ):
@@ -150,18 +353,30 @@ def test_an_output_that_aliases_the_input_is_refused_and_the_input_is_unchanged(
     outputs[option] = alias
     if also_other:  # both outputs alias the input
         outputs["--json" if option == "--predictions" else "--predictions"] = data
-    argv = ["backtest", "--csv", str(data), *FAST, "--json", str(outputs["--json"]),
-            "--predictions", str(outputs["--predictions"])]
+    argv = [
+        "backtest",
+        "--csv",
+        str(data),
+        *FAST,
+        "--json",
+        str(outputs["--json"]),
+        "--predictions",
+        str(outputs["--predictions"]),
+    ]
     assert cli.main(argv) == 1
     assert data.read_bytes() == before
-    assert not (folder / "o.json").exists() and not (folder / "o.csv").exists(), "work started before the check"
+    assert not (folder / "o.json").exists() and not (folder / "o.csv").exists(), (
+        "work started before the check"
+    )
 
 
 def test_two_outputs_that_are_one_file_through_a_link_are_refused(tmp_path):
     (tmp_path / "a.json").write_text("{}")
     os.symlink(tmp_path / "a.json", tmp_path / "b.csv")
     with pytest.raises(OutputFileError, match="both name"):
-        check_outputs({"--json": tmp_path / "a.json", "--predictions": tmp_path / "b.csv"})
+        check_outputs(
+            {"--json": tmp_path / "a.json", "--predictions": tmp_path / "b.csv"}
+        )
 
 
 def test_a_read_only_folder_is_refused_before_any_work(tmp_path, prices_csv, capsys):
@@ -171,14 +386,19 @@ def test_a_read_only_folder_is_refused_before_any_work(tmp_path, prices_csv, cap
     try:
         if os.access(locked, os.W_OK):
             pytest.skip("running as a user whom permissions do not stop (root)")
-        code, err = run(_backtest(tmp_path, str(prices_csv), json_out="locked/o.json"), capsys)
+        code, err = run(
+            _backtest(tmp_path, str(prices_csv), json_out="locked/o.json"), capsys
+        )
         assert code == 1 and "permission denied" in err
     finally:
         locked.chmod(0o700)
 
 
-@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()],
-                         ids=["disk full", "ctrl-c"])
+@pytest.mark.parametrize(
+    "failure",
+    [OSError(28, "No space left on device"), KeyboardInterrupt()],
+    ids=["disk full", "ctrl-c"],
+)
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, failure):
     target = tmp_path / "report.json"
     target.write_text("old")
@@ -187,7 +407,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, failure):
         handle.write(b"half a fi")
         raise failure
 
-    with pytest.raises(OutputFileError if isinstance(failure, OSError) else KeyboardInterrupt):
+    with pytest.raises(
+        OutputFileError if isinstance(failure, OSError) else KeyboardInterrupt
+    ):
         write_atomically(target, half_then_fail, "the report")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
@@ -216,8 +438,11 @@ def test_an_unwritable_cache_is_one_line_not_a_traceback(tmp_path, capsys, monke
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(CacheWriteError, match="cannot create the cache folder"):
-        cache.write_cache(sources.load_prices("MSFT", "2003-01-02", "2003-01-10", source="snapshot"), "MSFT",
-                          blocker / "cache")
+        cache.write_cache(
+            sources.load_prices("MSFT", "2003-01-02", "2003-01-10", source="snapshot"),
+            "MSFT",
+            blocker / "cache",
+        )
 
 
 def test_concurrent_fetches_of_one_ticker_never_shrink_the_cache(tmp_path, monkeypatch):
@@ -227,7 +452,10 @@ def test_concurrent_fetches_of_one_ticker_never_shrink_the_cache(tmp_path, monke
     started = threading.Barrier(2)
 
     def slow_fetch(symbol, start, end):
-        rows = full[(full["Date"] >= (start or full["Date"].min())) & (full["Date"] <= (end or full["Date"].max()))]
+        rows = full[
+            (full["Date"] >= (start or full["Date"].min()))
+            & (full["Date"] <= (end or full["Date"].max()))
+        ]
         time.sleep(0.2)  # both fetches are in flight together
         return yahoo.FetchResult(rows.reset_index(drop=True), {})
 
@@ -241,8 +469,10 @@ def test_concurrent_fetches_of_one_ticker_never_shrink_the_cache(tmp_path, monke
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=fetch, args=span) for span in
-               (("2003-01-02", "2003-03-31"), ("2003-04-01", "2003-06-30"))]
+    threads = [
+        threading.Thread(target=fetch, args=span)
+        for span in (("2003-01-02", "2003-03-31"), ("2003-04-01", "2003-06-30"))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -252,13 +482,34 @@ def test_concurrent_fetches_of_one_ticker_never_shrink_the_cache(tmp_path, monke
     assert len(cached) == len(full), "one fetch's rows were lost"
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_an_interrupted_backtest_exits_130_quietly_and_leaves_nothing(tmp_path, prices_csv, signal_number):
-    argv = [sys.executable, "-m", "lstm_study.cli", *_backtest(tmp_path, str(prices_csv))[:-4],
-            "--seeds", "20", "--epochs", "50", "--retrain-every", "5", "--json", str(tmp_path / "o.json"),
-            "--predictions", str(tmp_path / "o.csv")]
-    process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT)
-    time.sleep(3)  # importing torch, or training: either way the command must end quietly
+@pytest.mark.parametrize(
+    "signal_number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"]
+)
+def test_an_interrupted_backtest_exits_130_quietly_and_leaves_nothing(
+    tmp_path, prices_csv, signal_number
+):
+    argv = [
+        sys.executable,
+        "-m",
+        "lstm_study.cli",
+        *_backtest(tmp_path, str(prices_csv))[:-4],
+        "--seeds",
+        "20",
+        "--epochs",
+        "50",
+        "--retrain-every",
+        "5",
+        "--json",
+        str(tmp_path / "o.json"),
+        "--predictions",
+        str(tmp_path / "o.csv"),
+    ]
+    process = subprocess.Popen(
+        argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT
+    )
+    time.sleep(
+        3
+    )  # importing torch, or training: either way the command must end quietly
     process.send_signal(signal_number)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
@@ -266,7 +517,9 @@ def test_an_interrupted_backtest_exits_130_quietly_and_leaves_nothing(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prices.csv"]
 
 
-def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_debug(monkeypatch, capsys):
+def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_debug(
+    monkeypatch, capsys
+):
     from lstm_study.data import commands
 
     def broken(args):
@@ -274,7 +527,9 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_debug(monke
 
     monkeypatch.setattr(commands, "run", broken)
     code, err = run(["fetch", "MSFT"], capsys)
-    assert code == 1 and "unexpected error: ZeroDivisionError" in err and "--debug" in err
+    assert (
+        code == 1 and "unexpected error: ZeroDivisionError" in err and "--debug" in err
+    )
     with pytest.raises(ZeroDivisionError):
         cli.main(["--debug", "fetch", "MSFT"])
 
@@ -284,8 +539,15 @@ def test_a_flat_price_series_is_forecast_and_explained_not_a_crash(tmp_path, cap
     for column in ("Close", "Adj Close"):
         frame.loc[400:, column] = 30.0
     csv = _csv(tmp_path, frame, "flat.csv")
-    code, err = run(_backtest(tmp_path, csv, "--test-start", frame["Date"][420].strftime("%Y-%m-%d")), capsys)
+    code, err = run(
+        _backtest(
+            tmp_path, csv, "--test-start", frame["Date"][420].strftime("%Y-%m-%d")
+        ),
+        capsys,
+    )
     assert code == 0, err
     assert "never moves during the test period" in err
     summary = json.loads((tmp_path / "o.json").read_text())
-    assert summary["models"]["lstm"]["rmse_ratio_vs_random_walk"] is None  # infinite: JSON null
+    assert (
+        summary["models"]["lstm"]["rmse_ratio_vs_random_walk"] is None
+    )  # infinite: JSON null

@@ -8,20 +8,33 @@ from lstm_study import eda
 from lstm_study.data import load_prices
 
 
-def tidy(closes: dict[str, np.ndarray], adj: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+def tidy(
+    closes: dict[str, np.ndarray], adj: dict[str, np.ndarray] | None = None
+) -> pd.DataFrame:
     """Return a tidy frame with the given closes (Open=High=Low=Close, volume 1000)."""
     parts = []
     for ticker, close in closes.items():
-        parts.append(pd.DataFrame({
-            "Date": pd.bdate_range("2001-01-01", periods=len(close)), "Ticker": ticker,
-            "Open": close, "High": close, "Low": close, "Close": close,
-            "Adj Close": close if adj is None else adj[ticker], "Volume": 1000,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "Date": pd.bdate_range("2001-01-01", periods=len(close)),
+                    "Ticker": ticker,
+                    "Open": close,
+                    "High": close,
+                    "Low": close,
+                    "Close": close,
+                    "Adj Close": close if adj is None else adj[ticker],
+                    "Volume": 1000,
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
 def test_log_returns_are_log_price_differences_per_ticker():
-    frame = tidy({"A": np.array([1.0, 2.0, 4.0, 2.0]), "B": np.array([10.0, 10.0, 5.0, 5.0])})
+    frame = tidy(
+        {"A": np.array([1.0, 2.0, 4.0, 2.0]), "B": np.array([10.0, 10.0, 5.0, 5.0])}
+    )
     returns = eda.log_returns(frame)
     np.testing.assert_allclose(returns["A"], np.log([2, 2, 0.5]))
     np.testing.assert_allclose(returns["B"], np.log([1, 0.5, 1]))
@@ -29,9 +42,13 @@ def test_log_returns_are_log_price_differences_per_ticker():
 
 
 def test_a_late_listing_gets_no_return_across_its_missing_days():
-    prices = load_prices(["GOOG", "MSFT"], "2004-08-01", "2004-08-31", source="snapshot")
+    prices = load_prices(
+        ["GOOG", "MSFT"], "2004-08-01", "2004-08-31", source="snapshot"
+    )
     returns = eda.log_returns(prices)
-    assert returns["GOOG"].first_valid_index() == pd.Timestamp("2004-08-20")  # day after the listing
+    assert returns["GOOG"].first_valid_index() == pd.Timestamp(
+        "2004-08-20"
+    )  # day after the listing
     assert returns["MSFT"].notna().all()
 
 
@@ -58,7 +75,11 @@ def test_tail_summary_of_a_normal_sample_looks_normal_and_student_t_does_not():
     normal = eda.tail_summary(pd.Series(rng.normal(size=200_000)))
     assert abs(normal["excess_kurtosis"]) < 0.1 and normal["tail_ratio"] < 2
     fat = eda.tail_summary(pd.Series(rng.standard_t(df=4, size=200_000)))
-    assert fat["excess_kurtosis"] > 3 and fat["tail_ratio"] > 10 and fat["jarque_bera_p"] < 1e-10
+    assert (
+        fat["excess_kurtosis"] > 3
+        and fat["tail_ratio"] > 10
+        and fat["jarque_bera_p"] < 1e-10
+    )
 
 
 def test_rolling_volatility_is_annualised():
@@ -84,7 +105,9 @@ def test_autocorrelation_sees_clustering_in_a_garch_like_series():
 
 def test_split_days_finds_a_split_and_ignores_a_crash():
     close = np.array([100.0, 102.0, 51.5, 52.0, 26.0, 26.5])
-    adjusted = np.array([50.0, 51.0, 51.5, 52.0, 26.0, 26.5])  # the 2:1 split on day 2; day 4 a real crash
+    adjusted = np.array(
+        [50.0, 51.0, 51.5, 52.0, 26.0, 26.5]
+    )  # the 2:1 split on day 2; day 4 a real crash
     splits = eda.split_days(tidy({"X": close}, {"X": adjusted}))
     assert splits["Date"].tolist() == [pd.Timestamp("2001-01-03")]
     assert splits.at[0, "ratio"] == pytest.approx(2.0, rel=0.02)

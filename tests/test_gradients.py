@@ -38,10 +38,14 @@ def test_batch_first_gives_the_same_norms():
     x = torch.rand(10, 4, 2, dtype=torch.float64) + 0.1
     time_major = hidden_gradient_norms(rnn, x)
     rnn.batch_first = True
-    torch.testing.assert_close(hidden_gradient_norms(rnn, x.transpose(0, 1)), time_major)
+    torch.testing.assert_close(
+        hidden_gradient_norms(rnn, x.transpose(0, 1)), time_major
+    )
 
 
-@pytest.mark.parametrize("ours_cls, theirs_cls", [(RNN, torch.nn.RNN), (LSTM, torch.nn.LSTM)])
+@pytest.mark.parametrize(
+    "ours_cls, theirs_cls", [(RNN, torch.nn.RNN), (LSTM, torch.nn.LSTM)]
+)
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_our_modules_and_torchs_give_the_same_norms(ours_cls, theirs_cls, num_layers):
     torch.manual_seed(0)
@@ -49,7 +53,10 @@ def test_our_modules_and_torchs_give_the_same_norms(ours_cls, theirs_cls, num_la
     ours = ours_cls(3, 5, num_layers=num_layers, dtype=torch.float64)
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(15, 2, 3, dtype=torch.float64)
-    norms_ours, norms_theirs = hidden_gradient_norms(ours, x), hidden_gradient_norms(theirs, x)
+    norms_ours, norms_theirs = (
+        hidden_gradient_norms(ours, x),
+        hidden_gradient_norms(theirs, x),
+    )
     torch.testing.assert_close(norms_ours, norms_theirs, rtol=1e-9, atol=1e-12)
     assert (norms_ours > 0).all()
 
@@ -69,7 +76,9 @@ def test_last_step_norm_is_the_direct_gradient_and_earlier_ones_follow_the_chain
 
 
 @pytest.mark.parametrize("forget_bias, carousel", [(50.0, True), (-50.0, False)])
-def test_cell_state_gradient_is_carried_unchanged_by_an_open_forget_gate(forget_bias, carousel):
+def test_cell_state_gradient_is_carried_unchanged_by_an_open_forget_gate(
+    forget_bias, carousel
+):
     # With W_hh = 0 and f = 1, c_t reaches the loss only through c_{t+1} = c_t + i g: the
     # constant error carousel. With f = 0 nothing older than one step reaches it.
     torch.manual_seed(0)

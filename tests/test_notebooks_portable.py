@@ -26,7 +26,11 @@ TIMING_NAMES = re.compile(r"\b(cost|timings|arrangements|forms|measured|\w*_ms|\
 
 def _code_cells(path: Path) -> list[tuple[int, str]]:
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return [(n, "".join(cell["source"])) for n, cell in enumerate(cells) if cell["cell_type"] == "code"]
+    return [
+        (n, "".join(cell["source"]))
+        for n, cell in enumerate(cells)
+        if cell["cell_type"] == "code"
+    ]
 
 
 def test_there_are_chapters():
@@ -38,7 +42,9 @@ def test_checked_cells_glue_nothing_and_time_nothing(path):
     for n, source in _code_cells(path):
         if "NBVAL_CHECK_OUTPUT" not in source:
             continue
-        assert "glue(" not in source, f"cell {n}: a glued value would be compared to all its digits; glue elsewhere"
+        assert "glue(" not in source, (
+            f"cell {n}: a glued value would be compared to all its digits; glue elsewhere"
+        )
         timing = [call for call in TIMING_CALLS if call in source]
         assert not timing, f"cell {n}: a checked cell must not time anything ({timing})"
 
@@ -47,8 +53,12 @@ def test_checked_cells_glue_nothing_and_time_nothing(path):
 def test_cells_that_time_are_not_checked_and_no_assert_mentions_a_timing(path):
     for n, source in _code_cells(path):
         if any(call in source for call in TIMING_CALLS):
-            assert "NBVAL_CHECK_OUTPUT" not in source, f"cell {n} times something and is checked"
+            assert "NBVAL_CHECK_OUTPUT" not in source, (
+                f"cell {n} times something and is checked"
+            )
         for line in source.splitlines():
             statement = line.split("#")[0].strip()  # a comment may say "measured"
             if statement.startswith("assert ") and "timings > 0" not in statement:
-                assert not TIMING_NAMES.search(statement), f"cell {n} asserts a timing: {statement}"
+                assert not TIMING_NAMES.search(statement), (
+                    f"cell {n} asserts a timing: {statement}"
+                )

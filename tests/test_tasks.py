@@ -19,7 +19,9 @@ def test_adding_problem_shapes_and_markers(seq_len):
     assert set(markers.unique().tolist()) <= {0.0, 1.0}
     half = seq_len // 2
     # exactly two markers: one in each half
-    assert (markers[:, :half].sum(1) == 1).all() and (markers[:, half:].sum(1) == 1).all()
+    assert (markers[:, :half].sum(1) == 1).all() and (
+        markers[:, half:].sum(1) == 1
+    ).all()
 
 
 def test_adding_problem_target_is_the_marked_sum():
@@ -46,7 +48,14 @@ def test_adding_problem_constant_one_scores_about_one_sixth():
     assert (y - 1).square().mean().item() == pytest.approx(1 / 6, abs=0.01)
 
 
-@pytest.mark.parametrize("kwargs", [dict(batch_size=0, seq_len=10), dict(batch_size=4, seq_len=1), dict(batch_size=4, seq_len=2.5)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(batch_size=0, seq_len=10),
+        dict(batch_size=4, seq_len=1),
+        dict(batch_size=4, seq_len=2.5),
+    ],
+)
 def test_adding_problem_refuses_bad_sizes(kwargs):
     with pytest.raises(ConfigError):
         adding_problem(**kwargs)

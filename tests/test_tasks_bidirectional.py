@@ -13,9 +13,13 @@ def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize("lookahead, seq_len, num_symbols", [(0, 5, 2), (3, 16, 4), (7, 8, 10)])
+@pytest.mark.parametrize(
+    "lookahead, seq_len, num_symbols", [(0, 5, 2), (3, 16, 4), (7, 8, 10)]
+)
 def test_label_is_the_symbol_lookahead_steps_later(lookahead, seq_len, num_symbols):
-    x, y = lookahead_labels(32, lookahead, seq_len=seq_len, num_symbols=num_symbols, generator=_gen())
+    x, y = lookahead_labels(
+        32, lookahead, seq_len=seq_len, num_symbols=num_symbols, generator=_gen()
+    )
     assert x.shape == (32, seq_len, num_symbols) and x.dtype == torch.float32
     assert y.shape == (32, seq_len) and y.dtype == torch.long
     assert torch.equal(x.sum(-1), torch.ones(32, seq_len))  # one-hot
@@ -30,7 +34,10 @@ def test_symbols_are_uniform_and_labels_independent_of_the_past():
     num_symbols, n = 4, 20_000
     x, y = lookahead_labels(n, 2, seq_len=6, num_symbols=num_symbols, generator=_gen(1))
     symbols = x.argmax(-1)
-    frequencies = torch.bincount(symbols.flatten(), minlength=num_symbols).double() / symbols.numel()
+    frequencies = (
+        torch.bincount(symbols.flatten(), minlength=num_symbols).double()
+        / symbols.numel()
+    )
     assert (frequencies - 1 / num_symbols).abs().max() < 0.01
     # Any rule reading the past scores 1/K; try the obvious ones: copy the current or previous symbol.
     standard_error = (0.25 * 0.75 / n) ** 0.5
@@ -51,7 +58,9 @@ def test_cross_entropy_skips_the_unlabelled_positions():
     x, y = lookahead_labels(4, 3, seq_len=6, num_symbols=3, generator=_gen())
     logits = torch.randn(4, 6, 3)
     full = torch.nn.functional.cross_entropy(logits.reshape(-1, 3), y.reshape(-1))
-    kept = torch.nn.functional.cross_entropy(logits[:, :3].reshape(-1, 3), y[:, :3].reshape(-1))
+    kept = torch.nn.functional.cross_entropy(
+        logits[:, :3].reshape(-1, 3), y[:, :3].reshape(-1)
+    )
     assert torch.allclose(full, kept)
 
 
@@ -91,7 +100,12 @@ def test_next_step_windows_do_not_alias_the_series():
 
 @pytest.mark.parametrize(
     "series, length",
-    [(torch.arange(5.0), 5), (torch.zeros(3, 2), 1), (torch.arange(5.0), 0), ([1.0, 2.0, 3.0], 1)],
+    [
+        (torch.arange(5.0), 5),
+        (torch.zeros(3, 2), 1),
+        (torch.arange(5.0), 0),
+        ([1.0, 2.0, 3.0], 1),
+    ],
 )
 def test_next_step_windows_rejects_bad_arguments(series, length):
     with pytest.raises(ConfigError):

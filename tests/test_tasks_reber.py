@@ -17,8 +17,13 @@ def _strings(x: torch.Tensor) -> str:
 
 def _is_reber(inner: str) -> bool:
     """Walk Reber's graph: does ``inner`` (B ... E) reach the end state?"""
-    graph = {0: {"T": 1, "P": 2}, 1: {"S": 1, "X": 3}, 2: {"T": 2, "V": 4}, 3: {"X": 2, "S": 5},
-             4: {"P": 3, "V": 5}}
+    graph = {
+        0: {"T": 1, "P": 2},
+        1: {"S": 1, "X": 3},
+        2: {"T": 2, "V": 4},
+        3: {"X": 2, "S": 5},
+        4: {"P": 3, "V": 5},
+    }
     if not (inner.startswith("B") and inner.endswith("E")):
         return False
     state = 0
@@ -49,8 +54,12 @@ def test_streams_are_embedded_reber_strings_back_to_back(seed):
 def test_every_next_symbol_is_allowed_and_hard_steps_allow_exactly_one(seed):
     x, y, hard = continual_reber(3, 200, generator=torch.Generator().manual_seed(seed))
     following = x[:, 1:]
-    assert ((following * y[:, :-1]).sum(-1) == 1).all(), "the next symbol is always allowed"
-    assert (y[hard].sum(-1) == 1).all(), "after the inner E only the string's own T or P may follow"
+    assert ((following * y[:, :-1]).sum(-1) == 1).all(), (
+        "the next symbol is always allowed"
+    )
+    assert (y[hard].sum(-1) == 1).all(), (
+        "after the inner E only the string's own T or P may follow"
+    )
     # the hard target repeats the second symbol of its string: T or P, both seen in the stream
     letters = {REBER_SYMBOLS[k] for k in y[hard].argmax(-1).tolist()}
     assert letters <= {"T", "P"} and len(letters) == 2

@@ -26,7 +26,12 @@ def test_the_same_seeds_give_the_same_scores_and_options_reach_train():
     first = recall_by_lag(_rnn, [2], steps=3, test_size=50, clip_norm=1.0)
     again = recall_by_lag(_rnn, [2], steps=3, test_size=50, clip_norm=1.0)
     assert first == again
-    lstm = recall_by_lag(lambda: SequenceRegressor(LSTM(1, 2, batch_first=True)), [2], steps=2, test_size=20)
+    lstm = recall_by_lag(
+        lambda: SequenceRegressor(LSTM(1, 2, batch_first=True)),
+        [2],
+        steps=2,
+        test_size=20,
+    )
     assert len(lstm) == 1
     with pytest.raises(TypeError):
         recall_by_lag(_rnn, [2], steps=1, not_an_option=True)
@@ -34,5 +39,7 @@ def test_the_same_seeds_give_the_same_scores_and_options_reach_train():
 
 def test_the_figures_draw_one_line_per_model():
     table = pd.DataFrame({"lag": [1, 2], "r2": [0.9, 0.1]})
-    assert len(plot_recall_by_lag(table).axes[0].lines) == 2  # the model and the R² = 0 line
+    assert (
+        len(plot_recall_by_lag(table).axes[0].lines) == 2
+    )  # the model and the R² = 0 line
     assert len(plot_recall_compared({"a": table, "b": table}).axes[0].lines) == 3

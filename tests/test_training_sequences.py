@@ -26,7 +26,11 @@ def test_sequence_cross_entropy_averages_labelled_positions_only():
     logits = torch.randn(2, 3, 4)
     targets = torch.tensor([[1, 2, IGNORE_INDEX], [0, IGNORE_INDEX, IGNORE_INDEX]])
     expected = -torch.stack(
-        [logits[0, 0].log_softmax(-1)[1], logits[0, 1].log_softmax(-1)[2], logits[1, 0].log_softmax(-1)[0]]
+        [
+            logits[0, 0].log_softmax(-1)[1],
+            logits[0, 1].log_softmax(-1)[2],
+            logits[1, 0].log_softmax(-1)[0],
+        ]
     ).mean()
     assert torch.allclose(sequence_cross_entropy(logits, targets), expected)
 

@@ -12,13 +12,18 @@ from typing import Any
 from sphinx.application import Sphinx
 
 
-def _dedupe(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+def _dedupe(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
     """Drop repeated scripts (same file or same inline body and attributes), keeping the first."""
     seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
     unique = []
     for script in context.get("script_files", []):
         attributes = getattr(script, "attributes", {})
-        key = (str(getattr(script, "filename", script) or ""), tuple(sorted((k, str(v)) for k, v in attributes.items())))
+        key = (
+            str(getattr(script, "filename", script) or ""),
+            tuple(sorted((k, str(v)) for k, v in attributes.items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)

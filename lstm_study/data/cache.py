@@ -69,9 +69,17 @@ def write_prices_file(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise CacheWriteError(f"cannot create the cache folder {path.parent}: {error.strerror or error}{advice}") from None
+        raise CacheWriteError(
+            f"cannot create the cache folder {path.parent}: {error.strerror or error}{advice}"
+        ) from None
     remove_stale_temporaries(path)  # left by a fetch that was killed outright
-    return write_atomically(path, lambda handle: _write_frame(frame, handle), "the cache file", CacheWriteError, advice)
+    return write_atomically(
+        path,
+        lambda handle: _write_frame(frame, handle),
+        "the cache file",
+        CacheWriteError,
+        advice,
+    )
 
 
 @contextmanager
@@ -86,7 +94,9 @@ def locked(data_dir: str | os.PathLike[str] | None = None) -> Iterator[Path]:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(folder, os.O_RDONLY)
     except OSError as error:
-        raise CacheWriteError(f"cannot use the cache folder {folder}: {error.strerror or error}") from None
+        raise CacheWriteError(
+            f"cannot use the cache folder {folder}: {error.strerror or error}"
+        ) from None
     try:
         if fcntl is not None:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
@@ -103,17 +113,35 @@ def read_prices_file(path: str | os.PathLike[str]) -> pd.DataFrame:
         frame = pd.read_csv(path, compression="gzip", dtype={"Ticker": str})
     except FileNotFoundError:
         raise
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError, UnicodeDecodeError, ValueError,
-            pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise CacheCorruptError(f"cache file {path} is truncated or unreadable ({error}); {advice}") from error
+    except (
+        EOFError,
+        gzip.BadGzipFile,
+        zlib.error,
+        OSError,
+        UnicodeDecodeError,
+        ValueError,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+    ) as error:
+        raise CacheCorruptError(
+            f"cache file {path} is truncated or unreadable ({error}); {advice}"
+        ) from error
     try:
-        frame["Date"] = pd.to_datetime(frame["Date"], format="%Y-%m-%d") if "Date" in frame else frame.get("Date")
+        frame["Date"] = (
+            pd.to_datetime(frame["Date"], format="%Y-%m-%d")
+            if "Date" in frame
+            else frame.get("Date")
+        )
         return schema.validate(schema.tidy(frame), f"cache file {path}")
     except (InvalidPricesError, ValueError, TypeError) as error:
-        raise CacheCorruptError(f"cache file {path} fails validation ({error}); {advice}") from error
+        raise CacheCorruptError(
+            f"cache file {path} fails validation ({error}); {advice}"
+        ) from error
 
 
-def read_cache(ticker: str, data_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame | None:
+def read_cache(
+    ticker: str, data_dir: str | os.PathLike[str] | None = None
+) -> pd.DataFrame | None:
     """Return the cached tidy frame of one ticker, None if it has no cache file."""
     path = cache_path(ticker, data_dir)
     if not path.exists():
@@ -122,13 +150,19 @@ def read_cache(ticker: str, data_dir: str | os.PathLike[str] | None = None) -> p
     symbol = normalise_ticker(ticker)
     others = sorted(set(frame["Ticker"]) - {symbol})
     if others:
-        raise CacheCorruptError(f"cache file {path} holds rows for {others}, not only {symbol}; delete it and fetch again")
+        raise CacheCorruptError(
+            f"cache file {path} holds rows for {others}, not only {symbol}; delete it and fetch again"
+        )
     return frame
 
 
-def write_cache(frame: pd.DataFrame, ticker: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
+def write_cache(
+    frame: pd.DataFrame, ticker: str, data_dir: str | os.PathLike[str] | None = None
+) -> Path:
     """Atomically replace the cache file of one ticker with ``frame`` (its rows only); return the path."""
     symbol = normalise_ticker(ticker)
     if set(frame["Ticker"]) - {symbol}:
-        raise InvalidPricesError(f"write_cache({symbol!r}) got rows for other tickers: {sorted(set(frame['Ticker']))}")
+        raise InvalidPricesError(
+            f"write_cache({symbol!r}) got rows for other tickers: {sorted(set(frame['Ticker']))}"
+        )
     return write_prices_file(frame, cache_path(symbol, data_dir))

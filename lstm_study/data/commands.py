@@ -10,7 +10,12 @@ from tqdm import tqdm
 
 from lstm_study.data import cache, query
 from lstm_study.data.sources import SOURCES, load_prices
-from lstm_study.errors import DataWarning, NetworkError, NoDataError, OfflineFallbackWarning
+from lstm_study.errors import (
+    DataWarning,
+    NetworkError,
+    NoDataError,
+    OfflineFallbackWarning,
+)
 
 EPILOG = """examples:
   lstm-study fetch MSFT AAPL                       Yahoo Finance into the cache (offline: the snapshot)
@@ -30,10 +35,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("tickers", nargs="+", metavar="TICKER", help="symbols as Yahoo spells them (MSFT, BRK-B, ^GSPC)")
-    parser.add_argument("--start", metavar="DATE", help="first date (default: the earliest available)")
-    parser.add_argument("--end", metavar="DATE", help="last date (default: the latest available)")
-    parser.add_argument("--data-dir", metavar="DIR", help=f"cache folder (default: ${cache.ENV_DATA_DIR} or {cache.default_data_dir()})")
+    parser.add_argument(
+        "tickers",
+        nargs="+",
+        metavar="TICKER",
+        help="symbols as Yahoo spells them (MSFT, BRK-B, ^GSPC)",
+    )
+    parser.add_argument(
+        "--start", metavar="DATE", help="first date (default: the earliest available)"
+    )
+    parser.add_argument(
+        "--end", metavar="DATE", help="last date (default: the latest available)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"cache folder (default: ${cache.ENV_DATA_DIR} or {cache.default_data_dir()})",
+    )
     parser.add_argument(
         "--source",
         choices=SOURCES,
@@ -46,16 +64,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch every ticker, print a summary line each; return 0 if all succeeded, 1 otherwise."""
-    symbols = query.normalise_tickers(args.tickers)  # every symbol checked before any work
+    symbols = query.normalise_tickers(
+        args.tickers
+    )  # every symbol checked before any work
     query.date_range(args.start, args.end)
     failures, notes, origins = 0, set(), set()
-    bar = tqdm(symbols, desc="fetch", unit="ticker", file=sys.stderr, disable=None, leave=False)
+    bar = tqdm(
+        symbols, desc="fetch", unit="ticker", file=sys.stderr, disable=None, leave=False
+    )
     for symbol in bar:
         bar.set_postfix_str(symbol)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", DataWarning)
-                frame = load_prices(symbol, args.start, args.end, source=args.source, data_dir=args.data_dir)
+                frame = load_prices(
+                    symbol,
+                    args.start,
+                    args.end,
+                    source=args.source,
+                    data_dir=args.data_dir,
+                )
         except NetworkError:
             bar.close()
             raise  # every other ticker would fail the same way
@@ -65,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
             continue
         for warning in caught:
             text = str(warning.message)
-            if issubclass(warning.category, OfflineFallbackWarning):  # said once, not once per ticker
+            if issubclass(
+                warning.category, OfflineFallbackWarning
+            ):  # said once, not once per ticker
                 text = "Yahoo Finance is unreachable; using offline data (each line says where it came from)"
             if text not in notes:
                 notes.add(text)
@@ -73,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
         origin = frame.attrs.get("source", {}).get(symbol, args.source)
         origins.add(origin)
         first, last = frame["Date"].iloc[0], frame["Date"].iloc[-1]
-        tqdm.write(f"{symbol:<10} {len(frame):>6} rows  {first:%Y-%m-%d} to {last:%Y-%m-%d}  from {origin}")
+        tqdm.write(
+            f"{symbol:<10} {len(frame):>6} rows  {first:%Y-%m-%d} to {last:%Y-%m-%d}  from {origin}"
+        )
     bar.close()
     if "yahoo" in origins:
         print(f"cache: {cache.resolve_data_dir(args.data_dir)}")

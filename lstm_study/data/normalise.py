@@ -23,11 +23,15 @@ def _ticker_level(columns: pd.MultiIndex) -> int:
     return 1 if set(columns.get_level_values(0)) <= set(schema.FIELDS) else 0
 
 
-def split_by_ticker(raw: pd.DataFrame, tickers: list[str] | None = None) -> dict[str, pd.DataFrame]:
+def split_by_ticker(
+    raw: pd.DataFrame, tickers: list[str] | None = None
+) -> dict[str, pd.DataFrame]:
     """Return one frame per ticker (columns: the fields) from a raw yfinance frame."""
     if isinstance(raw.columns, pd.MultiIndex):
         if raw.columns.nlevels != 2:
-            raise InvalidPricesError(f"expected two column levels (Price, Ticker), got {raw.columns.nlevels}")
+            raise InvalidPricesError(
+                f"expected two column levels (Price, Ticker), got {raw.columns.nlevels}"
+            )
         level = _ticker_level(raw.columns)
         symbols = list(dict.fromkeys(raw.columns.get_level_values(level)))
         return {str(s).upper(): raw.xs(s, axis=1, level=level) for s in symbols}
@@ -51,7 +55,9 @@ def tidy_one(fields: pd.DataFrame, ticker: str) -> pd.DataFrame:
     frame = frame.loc[frame.notna().any(axis=1)]
     index = pd.DatetimeIndex(frame.index)
     if index.tz is not None:
-        index = index.tz_localize(None)  # a daily bar's wall-clock date is its trading day
+        index = index.tz_localize(
+            None
+        )  # a daily bar's wall-clock date is its trading day
     frame = frame.set_axis(index.rename("Date"), axis=0).reset_index()
     frame.insert(1, "Ticker", ticker)
     return schema.tidy(frame)
@@ -59,7 +65,10 @@ def tidy_one(fields: pd.DataFrame, ticker: str) -> pd.DataFrame:
 
 def normalise(raw: pd.DataFrame, tickers: list[str] | None = None) -> pd.DataFrame:
     """Return the tidy frame of a raw yfinance frame (any of its shapes); failed tickers have no rows."""
-    parts = [tidy_one(fields, ticker) for ticker, fields in split_by_ticker(raw, tickers).items()]
+    parts = [
+        tidy_one(fields, ticker)
+        for ticker, fields in split_by_ticker(raw, tickers).items()
+    ]
     if not parts:
         return schema.tidy(pd.DataFrame(columns=list(schema.COLUMNS)))
     frame = schema.tidy(pd.concat(parts, ignore_index=True))

@@ -18,7 +18,9 @@ TICKER_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^]{0,19}$")
 def normalise_ticker(ticker: object) -> str:
     """Return the upper-case symbol for ``ticker``, or raise InvalidTickerError naming it."""
     if not isinstance(ticker, str):
-        raise InvalidTickerError(f"ticker {shorten(ticker)} is a {type(ticker).__name__}, not a string such as 'MSFT'")
+        raise InvalidTickerError(
+            f"ticker {shorten(ticker)} is a {type(ticker).__name__}, not a string such as 'MSFT'"
+        )
     symbol = ticker.strip().upper()
     if not TICKER_PATTERN.fullmatch(symbol):
         raise InvalidTickerError(
@@ -32,7 +34,9 @@ def normalise_tickers(tickers: str | Iterable[str]) -> list[str]:
     """Return the symbols in ``tickers`` (one string or many), upper-case, de-duplicated, in order."""
     items = [tickers] if isinstance(tickers, str) else list(tickers)
     if not items:
-        raise InvalidTickerError("no ticker given: pass at least one symbol such as 'MSFT'")
+        raise InvalidTickerError(
+            "no ticker given: pass at least one symbol such as 'MSFT'"
+        )
     return list(dict.fromkeys(normalise_ticker(t) for t in items))
 
 
@@ -41,7 +45,9 @@ def to_day(value: object, name: str) -> pd.Timestamp | None:
     return None if value is None else parse_day(value, name, DateRangeError)
 
 
-def date_range(start: object = None, end: object = None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+def date_range(
+    start: object = None, end: object = None
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     """Parse ``start`` and ``end`` (both inclusive); raise DateRangeError if end comes before start."""
     first, last = to_day(start, "start"), to_day(end, "end")
     if first is not None and last is not None and last < first:
@@ -51,7 +57,9 @@ def date_range(start: object = None, end: object = None) -> tuple[pd.Timestamp |
     return first, last
 
 
-def select(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
+def select(
+    frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> pd.DataFrame:
     """Return the rows of a tidy frame dated within [start, end], with a fresh RangeIndex."""
     keep = pd.Series(True, index=frame.index)
     if start is not None:

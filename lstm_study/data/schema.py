@@ -41,7 +41,9 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
         out[column] = pd.to_numeric(out[column], errors="raise").astype("float64")
     volume = pd.to_numeric(out["Volume"], errors="raise")
     if volume.isna().any() or (volume.round() != volume).any():
-        raise InvalidPricesError("Volume holds missing or fractional values; it must be whole shares")
+        raise InvalidPricesError(
+            "Volume holds missing or fractional values; it must be whole shares"
+        )
     out["Volume"] = volume.astype("int64")
     return out.sort_values(["Ticker", "Date"], kind="stable").reset_index(drop=True)
 
@@ -52,7 +54,9 @@ def problems(frame: pd.DataFrame) -> list[str]:
         return [f"columns are {list(frame.columns)}, expected {list(COLUMNS)}"]
     found: list[str] = []
     if str(frame["Date"].dtype) != "datetime64[ns]":
-        found.append(f"Date has dtype {frame['Date'].dtype}, expected datetime64[ns] (timezone-naive)")
+        found.append(
+            f"Date has dtype {frame['Date'].dtype}, expected datetime64[ns] (timezone-naive)"
+        )
     bad_dtypes = [c for c in PRICE_FIELDS if frame[c].dtype != "float64"]
     if bad_dtypes:
         found.append(f"column(s) {bad_dtypes} are not float64")
@@ -66,7 +70,9 @@ def problems(frame: pd.DataFrame) -> list[str]:
     duplicated = frame.duplicated(["Ticker", "Date"])
     if duplicated.any():
         first = frame.loc[duplicated].iloc[0]
-        found.append(f"{int(duplicated.sum())} duplicate (Ticker, Date) row(s), first {first['Ticker']} {first['Date']:%Y-%m-%d}")
+        found.append(
+            f"{int(duplicated.sum())} duplicate (Ticker, Date) row(s), first {first['Ticker']} {first['Date']:%Y-%m-%d}"
+        )
     top = frame[["Open", "Close"]].max(axis=1)
     bottom = frame[["Open", "Close"]].min(axis=1)
     rules = {
@@ -76,14 +82,20 @@ def problems(frame: pd.DataFrame) -> list[str]:
         f"Volume above {MAX_VOLUME:.0e} shares": frame["Volume"] > MAX_VOLUME,
         "non-positive price": (frame[list(PRICE_FIELDS)] <= 0).any(axis=1),
         "infinite price": ~np.isfinite(frame[list(PRICE_FIELDS)]).all(axis=1),
-        f"a date before {EARLIEST:%Y-%m-%d} or more than a year ahead": (frame["Date"] < EARLIEST)
+        f"a date before {EARLIEST:%Y-%m-%d} or more than a year ahead": (
+            frame["Date"] < EARLIEST
+        )
         | (frame["Date"] > latest()),
     }
     for rule, broken in rules.items():
         if broken.any():
             first = frame.loc[broken].iloc[0]
-            found.append(f"{int(broken.sum())} row(s) with {rule}, first {first['Ticker']} {first['Date']:%Y-%m-%d}")
-    if not frame.equals(frame.sort_values(["Ticker", "Date"], kind="stable").reset_index(drop=True)):
+            found.append(
+                f"{int(broken.sum())} row(s) with {rule}, first {first['Ticker']} {first['Date']:%Y-%m-%d}"
+            )
+    if not frame.equals(
+        frame.sort_values(["Ticker", "Date"], kind="stable").reset_index(drop=True)
+    ):
         found.append("rows are not sorted by Ticker then Date with a RangeIndex")
     return found
 
@@ -92,5 +104,7 @@ def validate(frame: pd.DataFrame, what: str = "price frame") -> pd.DataFrame:
     """Return ``frame`` unchanged if it is a sound tidy price frame, else raise InvalidPricesError."""
     found = problems(frame)
     if found:
-        raise InvalidPricesError(f"{what} is not a sound tidy price frame: " + "; ".join(found))
+        raise InvalidPricesError(
+            f"{what} is not a sound tidy price frame: " + "; ".join(found)
+        )
     return frame

@@ -26,7 +26,9 @@ def _snapshot() -> pd.DataFrame:
     return read_prices_file(SNAPSHOT_PATH)
 
 
-def load_snapshot(tickers: str | list[str], start: object = None, end: object = None) -> pd.DataFrame:
+def load_snapshot(
+    tickers: str | list[str], start: object = None, end: object = None
+) -> pd.DataFrame:
     """Return the snapshot's tidy rows for ``tickers`` within [start, end] (both inclusive)."""
     symbols = query.normalise_tickers(tickers)
     first, last = query.date_range(start, end)

@@ -9,7 +9,13 @@ from collections.abc import Iterable
 import pandas as pd
 
 from lstm_study.data import cache, query, schema, snapshot, yahoo
-from lstm_study.errors import ConfigError, DataWarning, NetworkError, NoDataError, OfflineFallbackWarning
+from lstm_study.errors import (
+    ConfigError,
+    DataWarning,
+    NetworkError,
+    NoDataError,
+    OfflineFallbackWarning,
+)
 
 SOURCES: tuple[str, ...] = ("auto", "snapshot", "cache", "yahoo")
 # Rows re-fetched before the last cached day: settled days that reveal a re-adjusted history.
@@ -19,7 +25,9 @@ _RELATIVE_TOLERANCE = 1e-6
 PathLike = str | os.PathLike[str]
 
 
-def _missing_spans(cached: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None):
+def _missing_spans(
+    cached: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None
+):
     """Return the (start, end) spans to ask Yahoo for so that the cache covers [start, end]."""
     first, last = cached["Date"].iloc[0], cached["Date"].iloc[-1]
     spans = []
@@ -43,7 +51,12 @@ def _readjusted(cached: pd.DataFrame, fresh: pd.DataFrame) -> bool:
     return False
 
 
-def update_cache(ticker: str, start: object = None, end: object = None, data_dir: PathLike | None = None) -> pd.DataFrame:
+def update_cache(
+    ticker: str,
+    start: object = None,
+    end: object = None,
+    data_dir: PathLike | None = None,
+) -> pd.DataFrame:
     """Bring one ticker's cache up to date from Yahoo, fetching only the dates it lacks; return it all.
 
     The last few cached days are fetched again: today's bar is provisional, and if Yahoo has
@@ -52,7 +65,9 @@ def update_cache(ticker: str, start: object = None, end: object = None, data_dir
     """
     symbol = query.normalise_ticker(ticker)
     first, last = query.date_range(start, end)
-    with cache.locked(data_dir):  # a concurrent fetch waits, then merges into what this one wrote
+    with cache.locked(
+        data_dir
+    ):  # a concurrent fetch waits, then merges into what this one wrote
         return _update_locked(symbol, first, last, data_dir)
 
 
@@ -70,18 +85,24 @@ def _update_locked(symbol: str, first, last, data_dir: PathLike | None) -> pd.Da
         except NoDataError:
             continue  # nothing new (a weekend, a holiday): not an error for an update
         if _readjusted(cached, fresh):
-            full_start = min(d for d in (first, cached["Date"].iloc[0]) if d is not None)
+            full_start = min(
+                d for d in (first, cached["Date"].iloc[0]) if d is not None
+            )
             fresh = yahoo.fetch(symbol, full_start, last).prices
             parts = []
         parts.append(fresh)
-    merged = pd.concat(parts, ignore_index=True).drop_duplicates(["Ticker", "Date"], keep="last")
+    merged = pd.concat(parts, ignore_index=True).drop_duplicates(
+        ["Ticker", "Date"], keep="last"
+    )
     merged = schema.validate(schema.tidy(merged), f"the updated prices of {symbol}")
     if not merged.equals(cached):
         cache.write_cache(merged, symbol, data_dir)
     return merged
 
 
-def _from_cache(symbols: list[str], data_dir: PathLike | None) -> dict[str, pd.DataFrame]:
+def _from_cache(
+    symbols: list[str], data_dir: PathLike | None
+) -> dict[str, pd.DataFrame]:
     """Return the cached frames of the symbols that have a cache file."""
     found = {}
     for symbol in symbols:
@@ -93,7 +114,9 @@ def _from_cache(symbols: list[str], data_dir: PathLike | None) -> dict[str, pd.D
 
 def _combine(parts: dict[str, pd.DataFrame], start, end, origin: str) -> pd.DataFrame:
     """Concatenate per-ticker frames, keep [start, end], and refuse tickers left with no rows."""
-    frame = query.select(schema.tidy(pd.concat(parts.values(), ignore_index=True)), start, end)
+    frame = query.select(
+        schema.tidy(pd.concat(parts.values(), ignore_index=True)), start, end
+    )
     empty = [s for s in parts if not (frame["Ticker"] == s).any()]
     if empty:
         raise NoDataError(
@@ -137,7 +160,8 @@ def _load_yahoo(symbols, start, end, data_dir) -> pd.DataFrame:
         raise NoDataError("; ".join(failed.values()), tuple(failed))
     if failed:
         warnings.warn(
-            f"no prices for {', '.join(failed)} (returning the other tickers): " + "; ".join(failed.values()),
+            f"no prices for {', '.join(failed)} (returning the other tickers): "
+            + "; ".join(failed.values()),
             DataWarning,
             stacklevel=3,
         )

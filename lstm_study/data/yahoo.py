@@ -67,7 +67,9 @@ def reachable(timeout: float = 3.0) -> bool:
     return answer
 
 
-def download(tickers: list[str], start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
+def download(
+    tickers: list[str], start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> pd.DataFrame:
     """Call ``yfinance.download`` for daily bars in [start, end] (inclusive) and return its raw frame.
 
     ``auto_adjust=False`` is explicit: yfinance 1.x defaults to True, which rescales Open, High,
@@ -81,9 +83,15 @@ def download(tickers: list[str], start: pd.Timestamp | None, end: pd.Timestamp |
         # yfinance trips pandas 3's own deprecation warnings; they are not the caller's concern.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        span = {"period": "max"} if start is None else {"start": start.strftime("%Y-%m-%d")}
+        span = (
+            {"period": "max"}
+            if start is None
+            else {"start": start.strftime("%Y-%m-%d")}
+        )
         if end is not None:
-            span["end"] = (end + pd.Timedelta(days=1)).strftime("%Y-%m-%d")  # yfinance's end is exclusive
+            span["end"] = (end + pd.Timedelta(days=1)).strftime(
+                "%Y-%m-%d"
+            )  # yfinance's end is exclusive
         return yfinance.download(
             tickers,
             **span,
@@ -126,12 +134,18 @@ def _yfinance_log() -> Iterator[list[str]]:
 def _reason(ticker: str, messages: list[str]) -> str:
     """Return yfinance's logged reason for one ticker's failure, or a generic one."""
     for message in messages:
-        if ticker in message and message.count("\n") == 0 and "Failed download" not in message:
+        if (
+            ticker in message
+            and message.count("\n") == 0
+            and "Failed download" not in message
+        ):
             return message.removeprefix(f"${ticker}: ")
     return "Yahoo returned no rows"
 
 
-def fetch(tickers: str | list[str], start: object = None, end: object = None) -> FetchResult:
+def fetch(
+    tickers: str | list[str], start: object = None, end: object = None
+) -> FetchResult:
     """Download daily prices for ``tickers`` in [start, end]; raise if none came back.
 
     Raises NetworkError when Yahoo cannot be reached, NoDataError (naming the tickers) when it
@@ -147,7 +161,9 @@ def fetch(tickers: str | list[str], start: object = None, end: object = None) ->
     failed = {s: _reason(s, messages) for s in symbols if s not in got}
     if len(failed) == len(symbols):
         if any(_NETWORK_WORDS.search(m) for m in messages) or not reachable():
-            raise NetworkError(f"could not reach Yahoo Finance for {', '.join(symbols)}; {_ADVICE}")
+            raise NetworkError(
+                f"could not reach Yahoo Finance for {', '.join(symbols)}; {_ADVICE}"
+            )
         reasons = "; ".join(f"{s}: {r}" for s, r in failed.items())
         raise NoDataError(
             f"Yahoo Finance returned no prices for {', '.join(symbols)} ({reasons}); check the symbol "

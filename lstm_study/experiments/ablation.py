@@ -93,11 +93,16 @@ def set_forget_bias(layer: nn.Module, bias: float) -> None:
 
 def matched_hidden(kind: str, input_size: int, out_features: int) -> int:
     """The width at which ``kind`` has the parameter count closest to the standard LSTM's."""
+
     def size(hidden: int, name: str) -> int:
-        return count_parameters(SequenceRegressor(_layer(name, input_size, hidden), out_features))
+        return count_parameters(
+            SequenceRegressor(_layer(name, input_size, hidden), out_features)
+        )
 
     target = size(LSTM_HIDDEN, "standard")
-    return min(range(1, 4 * LSTM_HIDDEN), key=lambda hidden: abs(size(hidden, kind) - target))
+    return min(
+        range(1, 4 * LSTM_HIDDEN), key=lambda hidden: abs(size(hidden, kind) - target)
+    )
 
 
 def make_model(kind: str, task: str, forget_bias: float = 1.0) -> SequenceRegressor:
@@ -121,26 +126,41 @@ def _curve(losses: list[float], every: int) -> list[float]:
 def adding_test_set(settings: Settings) -> tuple[Tensor, Tensor]:
     """The held-out adding-problem sequences every model is scored on."""
     generator = torch.Generator().manual_seed(10_000 + settings.adding_length)
-    return adding_problem(settings.adding_test, settings.adding_length, generator=generator)
+    return adding_problem(
+        settings.adding_test, settings.adding_length, generator=generator
+    )
 
 
 def run_adding(
-    kind: str, seed: int, settings: Settings = Settings(), forget_bias: float | None = None
+    kind: str,
+    seed: int,
+    settings: Settings = Settings(),
+    forget_bias: float | None = None,
 ) -> dict[str, Any]:
     """Train one model on the adding problem; return its test MSE and its learning curve."""
     batches = seed_everything(seed, threads=1)
     bias = settings.forget_bias if forget_bias is None else forget_bias
     model = make_model(kind, "adding", bias)
     history = train(
-        model, lambda n: adding_problem(n, settings.adding_length, generator=batches),
-        steps=settings.adding_steps, batch_size=settings.adding_batch, lr=settings.adding_lr,
+        model,
+        lambda n: adding_problem(n, settings.adding_length, generator=batches),
+        steps=settings.adding_steps,
+        batch_size=settings.adding_batch,
+        lr=settings.adding_lr,
         clip_norm=settings.clip_norm,
     )
     x, y = adding_test_set(settings)
     with torch.no_grad():
-        mse = nn.functional.mse_loss(model(x), y).item() if not history.diverged else math.nan
-    return {"score": mse, "curve": _curve(history.loss, settings.curve_every),
-            "parameters": count_parameters(model)}
+        mse = (
+            nn.functional.mse_loss(model(x), y).item()
+            if not history.diverged
+            else math.nan
+        )
+    return {
+        "score": mse,
+        "curve": _curve(history.loss, settings.curve_every),
+        "parameters": count_parameters(model),
+    }
 
 
 def _reber_loss(logits: Tensor, target: Tensor) -> Tensor:
@@ -155,7 +175,9 @@ def reber_test_set(settings: Settings) -> tuple[Tensor, Tensor, Tensor]:
 
 
 @torch.no_grad()
-def reber_scores(model: SequenceRegressor, x: Tensor, y: Tensor, hard: Tensor) -> dict[str, Any]:
+def reber_scores(
+    model: SequenceRegressor, x: Tensor, y: Tensor, hard: Tensor
+) -> dict[str, Any]:
     """Error rates of the long-memory predictions and of all predictions; the cell's size over time.
 
     A prediction is right when the symbols with probability above 0.5 are exactly those the
@@ -172,8 +194,11 @@ def reber_scores(model: SequenceRegressor, x: Tensor, y: Tensor, hard: Tensor) -
         output, _ = layer(x)
         cell = []
     wrong = ((model.head(output) > 0) != (y > 0.5)).any(-1)
-    return {"score": wrong[hard].double().mean().item(),
-            "all_error": wrong.double().mean().item(), "cell_size": cell}
+    return {
+        "score": wrong[hard].double().mean().item(),
+        "all_error": wrong.double().mean().item(),
+        "cell_size": cell,
+    }
 
 
 def run_reber(
@@ -188,8 +213,13 @@ def run_reber(
         return x, y
 
     history = train(
-        model, make_batch, steps=settings.reber_steps, batch_size=settings.reber_batch,
-        lr=settings.reber_lr, clip_norm=settings.clip_norm, loss_fn=_reber_loss,
+        model,
+        make_batch,
+        steps=settings.reber_steps,
+        batch_size=settings.reber_batch,
+        lr=settings.reber_lr,
+        clip_norm=settings.clip_norm,
+        loss_fn=_reber_loss,
     )
     result = reber_scores(model, *reber_test_set(settings))
     if history.diverged:
@@ -201,14 +231,22 @@ def run_reber(
         tenth = max(1, len(cell) // 10)
         result["cell_first"] = statistics.fmean(cell[:tenth])
         result["cell_last"] = statistics.fmean(cell[-tenth:])
-    return {**result, "curve": _curve(history.loss, settings.curve_every),
-            "parameters": count_parameters(model)}
+    return {
+        **result,
+        "curve": _curve(history.loss, settings.curve_every),
+        "parameters": count_parameters(model),
+    }
 
 
 def summarise(values: list[float]) -> dict[str, float]:
     """Mean, sample standard deviation, min and max across seeds."""
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": statistics.fmean(values), "std": spread, "min": min(values), "max": max(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "std": spread,
+        "min": min(values),
+        "max": max(values),
+    }
 
 
 def verdict(model: list[float], reference: list[float]) -> str:
@@ -237,8 +275,12 @@ def sweep(
     jobs: list[tuple[str, str, float | None, int]] = [
         (task, kind, None, seed) for task in TASKS for kind in models for seed in seeds
     ]
-    jobs += [("bias", "standard", bias, seed) for bias in biases if bias != settings.forget_bias
-             for seed in seeds]
+    jobs += [
+        ("bias", "standard", bias, seed)
+        for bias in biases
+        if bias != settings.forget_bias
+        for seed in seeds
+    ]
     started = time.monotonic()
     runs: list[dict[str, Any]] = []
     for task, kind, bias, seed in tqdm(jobs, desc="ablate", disable=not progress):
@@ -246,16 +288,25 @@ def sweep(
             result = run_reber(kind, seed, settings)
         else:
             result = run_adding(kind, seed, settings, forget_bias=bias)
-        run = {"task": task, "model": kind, "seed": seed,
-               "forget_bias": settings.forget_bias if bias is None else bias, **result}
+        run = {
+            "task": task,
+            "model": kind,
+            "seed": seed,
+            "forget_bias": settings.forget_bias if bias is None else bias,
+            **result,
+        }
         runs.append(run)
         if on_run is not None:
             on_run(run)
     return {
-        "machine": {"processor": platform.processor() or platform.machine(),
-                    "cpu": _cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                    "threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "python": platform.python_version()},
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "cpu": _cpu_name(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(time.monotonic() - started, 1),
         "seeds": list(seeds),
@@ -294,16 +345,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ablate",
         help="run the LSTM ablation sweep of the chapter 'Which parts of the LSTM matter'",
         description="Train every LSTM variant, the GRU and an RNN on the adding problem and the "
-                    "continual Reber grammar over several seeds, and the forget-gate biases; "
-                    "write JSON.",
+        "continual Reber grammar over several seeds, and the forget-gate biases; "
+        "write JSON.",
     )
-    parser.add_argument("--json", required=True, type=Path, help="where to write the results")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per model and task (default 3)")
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
-                        help="models to run (default: all)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a few training steps only: checks that the sweep runs, "
-                             "not what it finds")
+    parser.add_argument(
+        "--json", required=True, type=Path, help="where to write the results"
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="seeds per model and task (default 3)"
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        default=list(MODELS),
+        help="models to run (default: all)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few training steps only: checks that the sweep runs, not what it finds",
+    )
     parser.set_defaults(handler=_ablate)
 
 
@@ -312,10 +374,18 @@ def _ablate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     settings = Settings()
     if args.quick:
-        settings = Settings(adding_steps=3, adding_test=50, reber_steps=3, reber_test_streams=2,
-                            reber_test_length=100, curve_every=1)
+        settings = Settings(
+            adding_steps=3,
+            adding_test=50,
+            reber_steps=3,
+            reber_test_streams=2,
+            reber_test_length=100,
+            curve_every=1,
+        )
     check_outputs({"--json": args.json})  # before the minutes of training, not after
     results = sweep(tuple(range(args.seeds)), tuple(args.models), settings=settings)
-    write_atomically(args.json, json.dumps(results, indent=1) + "\n", "the ablation results")
+    write_atomically(
+        args.json, json.dumps(results, indent=1) + "\n", "the ablation results"
+    )
     print(f"wrote {len(results['runs'])} runs to {args.json}")
     return 0

@@ -12,8 +12,17 @@ the ``backtest`` and ``forecast`` commands (``commands``, ``outlook``) fetch the
 from lstm_study.forecast.backtest import BacktestConfig, BacktestResult, walk_forward
 from lstm_study.forecast.features import TARGETS, make_features
 from lstm_study.forecast.folds import Fold, walk_forward_folds
-from lstm_study.forecast.forecasters import Drift, Forecaster, LSTMForecaster, RandomWalk
-from lstm_study.forecast.metrics import diebold_mariano, evaluate, lagged_cross_correlation
+from lstm_study.forecast.forecasters import (
+    Drift,
+    Forecaster,
+    LSTMForecaster,
+    RandomWalk,
+)
+from lstm_study.forecast.metrics import (
+    diebold_mariano,
+    evaluate,
+    lagged_cross_correlation,
+)
 from lstm_study.forecast.validate import PriceSeries, prepare_prices
 
 __all__ = [

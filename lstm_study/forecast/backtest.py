@@ -89,10 +89,21 @@ class BacktestConfig:
             )
         object.__setattr__(self, "levels", check_levels(self.levels))
         if self.strategy not in STRATEGIES:
-            raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        for name in ("lookback", "test_days", "retrain_every", "validation_days", "min_train_days", "seeds"):
+            raise ConfigError(
+                f"strategy must be one of {STRATEGIES}, got {self.strategy!r}"
+            )
+        for name in (
+            "lookback",
+            "test_days",
+            "retrain_every",
+            "validation_days",
+            "min_train_days",
+            "seeds",
+        ):
             # upper bounds: absurd values are refused before they exhaust memory (100 seeds is plenty)
-            check_int(name, getattr(self, name), maximum=100 if name == "seeds" else 100_000)
+            check_int(
+                name, getattr(self, name), maximum=100 if name == "seeds" else 100_000
+            )
         if self.validation_days < self.horizon or self.min_train_days < self.horizon:
             raise ConfigError(
                 f"validation_days ({self.validation_days}) and min_train_days "
@@ -162,7 +173,9 @@ class BacktestResult:
 
     def metrics(self) -> pd.DataFrame:
         """MAE, RMSE, MASE, RMSE ratio to the random walk and directional accuracy per model."""
-        return evaluate(self.actual, self.forecasts, scale=self.scale, reference=self.reference)
+        return evaluate(
+            self.actual, self.forecasts, scale=self.scale, reference=self.reference
+        )
 
     def seed_metrics(self) -> pd.DataFrame:
         """The same metrics for each seed's LSTM on its own: the spread due to initialisation."""
@@ -179,7 +192,9 @@ class BacktestResult:
 
     def diebold_mariano(self) -> DieboldMariano:
         """Diebold-Mariano test of the seed-averaged LSTM against the random walk (squared error)."""
-        return diebold_mariano(self.actual, self.forecasts["lstm"], self.baselines["random_walk"])
+        return diebold_mariano(
+            self.actual, self.forecasts["lstm"], self.baselines["random_walk"]
+        )
 
     def directional_test(self) -> DirectionalTest:
         """The LSTM's directional accuracy against the better constant call, with its binomial p-value."""
@@ -236,7 +251,13 @@ def _test_start_index(dates: pd.DatetimeIndex, config: BacktestConfig) -> int:
     return int(dates.searchsorted(start, side="left"))
 
 
-def _check_length(n: int, first_day: int, test_start: int, config: BacktestConfig, dates: pd.DatetimeIndex) -> None:
+def _check_length(
+    n: int,
+    first_day: int,
+    test_start: int,
+    config: BacktestConfig,
+    dates: pd.DatetimeIndex,
+) -> None:
     """Refuse a series too short for the lookback window, the training and validation blocks and a test."""
     needed_before = first_day + config.min_train_days + config.validation_days
     blocks = (
@@ -250,7 +271,11 @@ def _check_length(n: int, first_day: int, test_start: int, config: BacktestConfi
             f"{needed_before + config.test_days} days. Use a longer series or a smaller --lookback"
         )
     if test_start < needed_before:
-        earliest = f"on or after {dates[needed_before].date()}" if needed_before < n - 1 else "later"
+        earliest = (
+            f"on or after {dates[needed_before].date()}"
+            if needed_before < n - 1
+            else "later"
+        )
         raise InsufficientDataError(
             f"the test start {dates[test_start].date()} is day {test_start} of the series, but {blocks} "
             f"must come before it ({needed_before} days); choose a test start {earliest}, "
@@ -268,7 +293,15 @@ def make_problem(series: PriceSeries, config: BacktestConfig) -> Problem:
     columns = feature_columns(config.target, series.volume is not None)
     table = make_features(series, config.target)
     first_day = first_complete_row(table) + config.lookback
-    return Problem(series, config.target, columns, table, config.lookback, config.horizon, first_day)
+    return Problem(
+        series,
+        config.target,
+        columns,
+        table,
+        config.lookback,
+        config.horizon,
+        first_day,
+    )
 
 
 def to_steps(problem: Problem, per_step: np.ndarray) -> np.ndarray:
@@ -289,7 +322,9 @@ def step_actual(problem: Problem, days: np.ndarray, until: int) -> np.ndarray:
     return np.where(known, values, np.nan)
 
 
-def _fold_forecasts(problem: Problem, forecasters: dict, fold: Fold, levels: tuple[float, ...]):
+def _fold_forecasts(
+    problem: Problem, forecasters: dict, fold: Fold, levels: tuple[float, ...]
+):
     """Fit each forecaster on the fold; return its members' test forecasts and interval bounds."""
     test_days = np.array(fold.test)
     calibration_days = np.arange(fold.validation.start, fold.test.start)
@@ -298,9 +333,13 @@ def _fold_forecasts(problem: Problem, forecasters: dict, fold: Fold, levels: tup
     for name, model in forecasters.items():
         model.fit(problem, fold)
         members[name] = model.predict(problem, test_days)
-        calibration = to_steps(problem, model.predict(problem, calibration_days).mean(axis=0))
+        calibration = to_steps(
+            problem, model.predict(problem, calibration_days).mean(axis=0)
+        )
         quantiles = error_quantiles(calibration_actual - calibration, levels)
-        bounds[name] = intervals(to_steps(problem, members[name].mean(axis=0)), quantiles)
+        bounds[name] = intervals(
+            to_steps(problem, members[name].mean(axis=0)), quantiles
+        )
     return members, bounds
 
 
@@ -318,7 +357,9 @@ def walk_forward(
     ``horizon`` days after it (``result.future``).
     """
     config = config or BacktestConfig()
-    series = data if isinstance(data, PriceSeries) else prepare_prices(data, ticker=ticker)
+    series = (
+        data if isinstance(data, PriceSeries) else prepare_prices(data, ticker=ticker)
+    )
     device = resolve_device(config.device)
     problem = make_problem(series, config)
     n, first_day, dates = len(series), problem.first_day, series.dates
@@ -326,30 +367,53 @@ def walk_forward(
     _check_length(n, first_day, test_start, config, dates)
 
     forecasters = standard_forecasters(
-        config.train, seeds=config.seeds, device=device, warm_start=config.warm_start,
-        strategy=config.strategy, recent_drift_days=config.recent_drift_days, progress=progress,
+        config.train,
+        seeds=config.seeds,
+        device=device,
+        warm_start=config.warm_start,
+        strategy=config.strategy,
+        recent_drift_days=config.recent_drift_days,
+        progress=progress,
     )
-    folds = list(walk_forward_folds(
-        first_day, test_start, n, retrain_every=config.retrain_every,
-        validation_days=config.validation_days, horizon=config.horizon, future=future,
-    ))
+    folds = list(
+        walk_forward_folds(
+            first_day,
+            test_start,
+            n,
+            retrain_every=config.retrain_every,
+            validation_days=config.validation_days,
+            horizon=config.horizon,
+            future=future,
+        )
+    )
     rows, steps = n - test_start, config.horizon
     members = {name: None for name in forecasters}
-    bounds = {name: {level: np.full((2, rows, steps), np.nan) for level in config.levels}
-              for name in forecasters}
+    bounds = {
+        name: {level: np.full((2, rows, steps), np.nan) for level in config.levels}
+        for name in forecasters
+    }
     records: list[FoldRecord] = []
     next_days = None
     lstm = forecasters["lstm"]
-    bar = tqdm(folds, desc=f"{series.ticker or 'series'} folds",
-               disable=None if progress is None else not progress)
+    bar = tqdm(
+        folds,
+        desc=f"{series.ticker or 'series'} folds",
+        disable=None if progress is None else not progress,
+    )
     for fold in bar:
-        fold_members, fold_bounds = _fold_forecasts(problem, forecasters, fold, config.levels)
+        fold_members, fold_bounds = _fold_forecasts(
+            problem, forecasters, fold, config.levels
+        )
         if fold.future:
             next_days = FutureForecast(
                 forecasts={
-                    k: to_steps(problem, v.mean(axis=0))[0] for k, v in fold_members.items()
+                    k: to_steps(problem, v.mean(axis=0))[0]
+                    for k, v in fold_members.items()
                 },
-                bounds={k: {lv: b[:, 0] for lv, b in v.items()} for k, v in fold_bounds.items()},
+                bounds={
+                    k: {lv: b[:, 0] for lv, b in v.items()}
+                    for k, v in fold_bounds.items()
+                },
                 validation_start=dates[fold.validation.start],
                 best_epochs=lstm.best_epochs,
                 last_close=float(series.price[-1]),
@@ -399,11 +463,15 @@ def walk_forward(
         actual=problem.targets[days],
         previous_price=previous_price,
         seed_forecasts=members["lstm"][:, :, 0],
-        baselines={name: values[0, :, 0] for name, values in members.items() if name != "lstm"},
+        baselines={
+            name: values[0, :, 0] for name, values in members.items() if name != "lstm"
+        },
         scale=naive_scale(problem.targets[:test_start]),
         folds=records,
         step_actual=step_actual(problem, days, until=n),
-        step_forecasts={name: to_steps(problem, v.mean(axis=0)) for name, v in members.items()},
+        step_forecasts={
+            name: to_steps(problem, v.mean(axis=0)) for name, v in members.items()
+        },
         bounds=bounds,
         future=next_days,
     )
@@ -412,6 +480,10 @@ def walk_forward(
 def config_dict(config: BacktestConfig) -> dict:
     """Return the configuration as plain JSON-ready values."""
     out = asdict(config)
-    out["test_start"] = None if config.test_start is None else str(parse_day(config.test_start, "test start", ConfigError).date())
+    out["test_start"] = (
+        None
+        if config.test_start is None
+        else str(parse_day(config.test_start, "test start", ConfigError).date())
+    )
     out["levels"] = list(config.levels)
     return out

@@ -19,7 +19,9 @@ RECENT_DRIFT_DAYS = 252
 
 
 def baseline_returns(
-    log_returns: np.ndarray, days: np.ndarray, recent_drift_days: int = RECENT_DRIFT_DAYS
+    log_returns: np.ndarray,
+    days: np.ndarray,
+    recent_drift_days: int = RECENT_DRIFT_DAYS,
 ) -> dict[str, np.ndarray]:
     """Return each baseline's log-return forecast for the forecast days ``days``.
 
@@ -33,9 +35,13 @@ def baseline_returns(
         raise ConfigError(f"recent_drift_days must be >= 2, got {recent_drift_days}")
     days = np.asarray(days, dtype=int)
     if len(days) and days.min() < 2:
-        raise ConfigError("baselines need at least one past return before the first forecast day")
+        raise ConfigError(
+            "baselines need at least one past return before the first forecast day"
+        )
     returns = np.nan_to_num(np.asarray(log_returns, dtype=float), nan=0.0)
-    cumulative = np.r_[0.0, np.cumsum(returns)]  # cumulative[k] = sum of returns[0 .. k-1]
+    cumulative = np.r_[
+        0.0, np.cumsum(returns)
+    ]  # cumulative[k] = sum of returns[0 .. k-1]
     # returns known at the close of day t-1 are returns[1 .. t-1]
     drift = (cumulative[days] - cumulative[1]) / (days - 1)
     start = np.maximum(days - recent_drift_days, 1)

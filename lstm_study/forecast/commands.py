@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from lstm_study.errors import ConfigError, DataWarning, InputFileError, NetworkError, NoDataError
+from lstm_study.errors import (
+    ConfigError,
+    DataWarning,
+    InputFileError,
+    NetworkError,
+    NoDataError,
+)
 from lstm_study.files import check_outputs, write_atomically
 from lstm_study.forecast.backtest import BacktestConfig, BacktestResult, walk_forward
 from lstm_study.forecast.features import TARGETS
@@ -70,7 +76,9 @@ def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text!r}"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -81,7 +89,9 @@ def _levels(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage such as 80, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a percentage such as 80, got {text!r}"
+        ) from None
 
 
 def _whole(text: str) -> int:
@@ -89,17 +99,22 @@ def _whole(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text!r}"
+        ) from None
 
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that choose the prices: --ticker (through the data layer) or --csv."""
     parser.add_argument(
-        "--ticker", help="symbol to forecast, as Yahoo spells it (with --csv: which ticker of the file)"
+        "--ticker",
+        help="symbol to forecast, as Yahoo spells it (with --csv: which ticker of the file)",
     )
     parser.add_argument("--csv", type=Path, help="read prices from this CSV instead")
     parser.add_argument(
-        "--source", choices=SOURCES, default="auto",
+        "--source",
+        choices=SOURCES,
+        default="auto",
         help="where --ticker's prices come from, as for `lstm-study fetch` (default: auto)",
     )
 
@@ -107,23 +122,35 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
 def _model_arguments(parser: argparse.ArgumentParser, horizon: int) -> None:
     """The options shared by backtest and forecast: horizon, levels, seeds, epochs, device."""
     parser.add_argument(
-        "--horizon", type=_whole, default=horizon,
+        "--horizon",
+        type=_whole,
+        default=horizon,
         help=f"forecast 1..H trading days ahead, H at most {MAX_HORIZON} (default: %(default)s)",
     )
     parser.add_argument(
-        "--levels", type=_levels, nargs="+", default=list(DEFAULT_LEVELS), metavar="LEVEL",
+        "--levels",
+        type=_levels,
+        nargs="+",
+        default=list(DEFAULT_LEVELS),
+        metavar="LEVEL",
         help="prediction interval levels in percent, each in (0, 100) (default: 80 95)",
     )
     parser.add_argument(
-        "--seeds", type=_positive, default=BacktestConfig.seeds,
+        "--seeds",
+        type=_positive,
+        default=BacktestConfig.seeds,
         help="models trained per fold with different seeds (default: %(default)s)",
     )
     parser.add_argument(
-        "--epochs", type=_positive, default=TrainConfig.epochs,
+        "--epochs",
+        type=_positive,
+        default=TrainConfig.epochs,
         help="maximum epochs per retrain, with early stopping (default: %(default)s)",
     )
     parser.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), default="auto",
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
         help="where to train (default: auto, CUDA when available)",
     )
 
@@ -138,13 +165,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _data_arguments(parser)
-    parser.add_argument("--target", choices=TARGETS, default="log-return", help="what to forecast (default: log-return)")
-    parser.add_argument("--lookback", type=_positive, default=BacktestConfig.lookback, help="days in each input window (default: %(default)s)")
-    parser.add_argument("--test-start", help="first test day, YYYY-MM-DD (default: the last 252 trading days)")
-    parser.add_argument("--retrain-every", type=_positive, default=BacktestConfig.retrain_every, help="trading days between retrains (default: %(default)s)")
+    parser.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="log-return",
+        help="what to forecast (default: log-return)",
+    )
+    parser.add_argument(
+        "--lookback",
+        type=_positive,
+        default=BacktestConfig.lookback,
+        help="days in each input window (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--test-start",
+        help="first test day, YYYY-MM-DD (default: the last 252 trading days)",
+    )
+    parser.add_argument(
+        "--retrain-every",
+        type=_positive,
+        default=BacktestConfig.retrain_every,
+        help="trading days between retrains (default: %(default)s)",
+    )
     _model_arguments(parser, horizon=1)
-    parser.add_argument("--json", required=True, type=Path, help="write the metrics summary here")
-    parser.add_argument("--predictions", required=True, type=Path, help="write one row per test day here (CSV)")
+    parser.add_argument(
+        "--json", required=True, type=Path, help="write the metrics summary here"
+    )
+    parser.add_argument(
+        "--predictions",
+        required=True,
+        type=Path,
+        help="write one row per test day here (CSV)",
+    )
     parser.set_defaults(handler=run)
 
     parser = subparsers.add_parser(
@@ -157,8 +209,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _data_arguments(parser)
     _model_arguments(parser, horizon=5)
-    parser.add_argument("--json", required=True, type=Path, help="write the forecast here (JSON)")
-    parser.add_argument("--plot", type=Path, help="draw the fan chart here (.png, .pdf or .svg)")
+    parser.add_argument(
+        "--json", required=True, type=Path, help="write the forecast here (JSON)"
+    )
+    parser.add_argument(
+        "--plot", type=Path, help="draw the fan chart here (.png, .pdf or .svg)"
+    )
     parser.set_defaults(handler=run_forecast)
 
 
@@ -169,11 +225,19 @@ def read_csv(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise InputFileError(f"CSV file not found: {path}")
     if not path.is_file():
-        raise InputFileError(f"{path} is not a regular file (a device, a pipe or a socket); --csv needs a CSV file")
+        raise InputFileError(
+            f"{path} is not a regular file (a device, a pipe or a socket); --csv needs a CSV file"
+        )
     try:
         frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputFileError(f"cannot read {path} as CSV: {str(error).strip()[:200]}") from None
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+    ) as error:
+        raise InputFileError(
+            f"cannot read {path} as CSV: {str(error).strip()[:200]}"
+        ) from None
     except OSError as error:
         raise InputFileError(f"cannot read {path}: {error.strerror or error}") from None
     if len(frame.columns) == 1:
@@ -222,7 +286,8 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, str | None, str]:
             raise
     for warning in caught:
         text = str(warning.message).replace(
-            "Pass source='snapshot' to silence this.", "--source snapshot silences this note."
+            "Pass source='snapshot' to silence this.",
+            "--source snapshot silences this note.",
         )
         print(f"note: {text}", file=sys.stderr)
     origin = frame.attrs.get("source", {}).get(symbol, args.source)
@@ -232,8 +297,12 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, str | None, str]:
 def _config(args: argparse.Namespace, **changes: object) -> BacktestConfig:
     """The backtest configuration the arguments describe (ranges checked here, in one line)."""
     return BacktestConfig(
-        seeds=args.seeds, device=args.device, train=TrainConfig(epochs=args.epochs),
-        horizon=args.horizon, levels=tuple(args.levels), **changes,
+        seeds=args.seeds,
+        device=args.device,
+        train=TrainConfig(epochs=args.epochs),
+        horizon=args.horizon,
+        levels=tuple(args.levels),
+        **changes,
     )
 
 
@@ -242,12 +311,16 @@ def run(args: argparse.Namespace) -> int:
     # Before any work: no output may be a folder, sit in a missing or read-only folder, or be the
     # input file or the other output (through a symbolic or hard link too).
     check_outputs(
-        {"--json": args.json, "--predictions": args.predictions}, {"--csv": args.csv} if args.csv else {}
+        {"--json": args.json, "--predictions": args.predictions},
+        {"--csv": args.csv} if args.csv else {},
     )
     # One thread: a 16-unit LSTM gains nothing from intra-op threads, and a shared CPU loses a lot.
     seed_everything(0, threads=1)
     config = _config(
-        args, target=args.target, lookback=args.lookback, test_start=args.test_start,
+        args,
+        target=args.target,
+        lookback=args.lookback,
+        test_start=args.test_start,
         retrain_every=args.retrain_every,
     )
     frame, ticker, _ = load(args)
@@ -266,9 +339,13 @@ def run(args: argparse.Namespace) -> int:
     )
     print(result.metrics().to_string(float_format=lambda v: f"{v:.4g}"))
     dm = info["diebold_mariano"]
-    print(f"Diebold-Mariano, LSTM vs random walk: statistic {dm['statistic']:.3f}, p-value {dm['p_value']:.3f}")
+    print(
+        f"Diebold-Mariano, LSTM vs random walk: statistic {dm['statistic']:.3f}, p-value {dm['p_value']:.3f}"
+    )
     if config.horizon > 1:
-        print(f"by step (1 to {config.horizon} trading days ahead), on cumulative {result.target}:")
+        print(
+            f"by step (1 to {config.horizon} trading days ahead), on cumulative {result.target}:"
+        )
         print(_step_table(result).to_string(float_format=lambda v: f"{v:.3f}"))
     print(f"wrote {args.json} and {args.predictions}")
     return 0
@@ -305,12 +382,16 @@ def _verdict(table: pd.DataFrame) -> str:
     if better and not worse:
         return f"in the backtest {span}; significantly better (DM p < 0.05) at step(s) {better}"
     if worse and not better:
-        return (f"in the backtest {span}; significantly worse at step(s) {worse}: "
-                "it knows no more than the last price")
+        return (
+            f"in the backtest {span}; significantly worse at step(s) {worse}: "
+            "it knows no more than the last price"
+        )
     if better and worse:
         return f"in the backtest {span}; better at step(s) {better}, worse at {worse}: no consistent edge"
-    return (f"in the backtest {span}, not significantly different at the 5% level at any step: "
-            "it knows no more than the last price")
+    return (
+        f"in the backtest {span}, not significantly different at the 5% level at any step: "
+        "it knows no more than the last price"
+    )
 
 
 def run_forecast(args: argparse.Namespace) -> int:
@@ -332,7 +413,9 @@ def run_forecast(args: argparse.Namespace) -> int:
         from lstm_study.plots.forecast import plot_fan_chart
 
         figure = plot_fan_chart(
-            price_history(result), pd.DataFrame(info["forecasts"]), config.levels,
+            price_history(result),
+            pd.DataFrame(info["forecasts"]),
+            config.levels,
             ylabel=f"{info['ticker'] or 'price'} {info['price_column']}",
         )
     write_forecast_json(result, args.json, origin)
@@ -348,15 +431,39 @@ def run_forecast(args: argparse.Namespace) -> int:
     rows = pd.DataFrame(info["forecasts"]).set_index("step")
     wide = max(config.levels)
     name = level_name(wide)
-    shown = rows[["date", "lstm", f"lstm_lower_{name}", f"lstm_upper_{name}", "random_walk",
-                  f"random_walk_lower_{name}", f"random_walk_upper_{name}"]]
+    shown = rows[
+        [
+            "date",
+            "lstm",
+            f"lstm_lower_{name}",
+            f"lstm_upper_{name}",
+            "random_walk",
+            f"random_walk_lower_{name}",
+            f"random_walk_upper_{name}",
+        ]
+    ]
     steps = pd.DataFrame(info["backtest"]["by_step"]).set_index("step")
-    shown = shown.assign(**{"LSTM/RW": steps["rmse_ratio_vs_random_walk"],
-                            f"cover_{name}": steps[f"coverage_{name}"]})
-    shown.columns = ["date", "LSTM", f"low_{name}", f"high_{name}", "RW", f"RW_low_{name}",
-                     f"RW_high_{name}", "LSTM/RW", f"cover_{name}"]
+    shown = shown.assign(
+        **{
+            "LSTM/RW": steps["rmse_ratio_vs_random_walk"],
+            f"cover_{name}": steps[f"coverage_{name}"],
+        }
+    )
+    shown.columns = [
+        "date",
+        "LSTM",
+        f"low_{name}",
+        f"high_{name}",
+        "RW",
+        f"RW_low_{name}",
+        f"RW_high_{name}",
+        "LSTM/RW",
+        f"cover_{name}",
+    ]
     print(shown.to_string(float_format=lambda v: f"{v:.2f}"))
-    print(f"dates: {DATES_NOTE}; intervals: empirical quantiles of out-of-sample errors")
+    print(
+        f"dates: {DATES_NOTE}; intervals: empirical quantiles of out-of-sample errors"
+    )
     print(_verdict(result.by_step()))
     print(f"wrote {args.json}" + (f" and {args.plot}" if args.plot else ""))
     return 0

@@ -45,11 +45,17 @@ def make_features(series: PriceSeries, target: str = "log-return") -> pd.DataFra
     frame["price"] = series.price
     frame["log_return"] = log_return
     # rolling() looks backwards only: row t uses rows t-19..t.
-    frame["volatility"] = log_return.rolling(VOLATILITY_DAYS, min_periods=VOLATILITY_DAYS).std()
+    frame["volatility"] = log_return.rolling(
+        VOLATILITY_DAYS, min_periods=VOLATILITY_DAYS
+    ).std()
     if series.volume is not None:
         usable = np.isfinite(series.volume) & (series.volume > 0)
-        log_volume = pd.Series(np.log(np.where(usable, series.volume, np.nan)), index=series.dates)
-        ratio = log_volume - log_volume.rolling(VOLUME_DAYS, min_periods=VOLUME_DAYS).mean()
+        log_volume = pd.Series(
+            np.log(np.where(usable, series.volume, np.nan)), index=series.dates
+        )
+        ratio = (
+            log_volume - log_volume.rolling(VOLUME_DAYS, min_periods=VOLUME_DAYS).mean()
+        )
         # A window touching a missing or zero volume says nothing about volume: neutral 0, not NaN.
         ratio.iloc[VOLUME_DAYS - 1 :] = ratio.iloc[VOLUME_DAYS - 1 :].fillna(0.0)
         frame["log_volume_ratio"] = ratio
@@ -63,7 +69,9 @@ def first_complete_row(features: pd.DataFrame) -> int:
     """Return the index of the first row whose features are all defined."""
     complete = features.drop(columns="target").notna().all(axis=1).to_numpy()
     if not complete.any():
-        raise InputDataError("no row has all features defined: the series is shorter than the rolling windows")
+        raise InputDataError(
+            "no row has all features defined: the series is shorter than the rolling windows"
+        )
     return int(np.argmax(complete))
 
 
@@ -87,7 +95,11 @@ def make_inputs(features: np.ndarray, days: np.ndarray, lookback: int) -> np.nda
 
 
 def make_windows(
-    features: np.ndarray, targets: np.ndarray, days: np.ndarray, lookback: int, horizon: int = 1
+    features: np.ndarray,
+    targets: np.ndarray,
+    days: np.ndarray,
+    lookback: int,
+    horizon: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stack inputs (rows ``t - lookback .. t - 1``) and outputs ``targets[t .. t + horizon - 1]``.
 

@@ -71,7 +71,9 @@ class Forecaster(Protocol):
         ...
 
 
-def _from_return(problem: Problem, days: np.ndarray, step_return: np.ndarray) -> np.ndarray:
+def _from_return(
+    problem: Problem, days: np.ndarray, step_return: np.ndarray
+) -> np.ndarray:
     """Carry one log return per day forward over every step, in the target's units."""
     steps = np.arange(1, problem.horizon + 1)
     if problem.target == "log-return":
@@ -150,7 +152,9 @@ class LSTMForecaster:
         # Fitted on rows before the validation block only.
         rows = problem.table[problem.columns].iloc[problem.first_day - lookback : start]
         self.x_scaler = FoldScaler().fit(rows)
-        self.y_scaler = FoldScaler().fit(problem.table[["target"]].iloc[problem.first_day : start])
+        self.y_scaler = FoldScaler().fit(
+            problem.table[["target"]].iloc[problem.first_day : start]
+        )
         self.fitted_until = max(self.x_scaler.fitted_until, self.y_scaler.fitted_until)
         self.scaled = self.x_scaler.transform(problem.features)
         scaled_targets = self.y_scaler.transform(problem.targets[:, None])[:, 0]
@@ -164,10 +168,17 @@ class LSTMForecaster:
         self.models, epochs = [], []
         for seed in range(self.seeds):
             model, history = fit(
-                x_train, y_train, x_val, y_val, self.train,
-                seed=10_000 * seed + fold.index, device=self.device, progress=self.progress,
+                x_train,
+                y_train,
+                x_val,
+                y_val,
+                self.train,
+                seed=10_000 * seed + fold.index,
+                device=self.device,
+                progress=self.progress,
                 description=f"fold {fold.index + 1} seed {seed}",
-                initial_state=self.states[seed], outputs=outputs,
+                initial_state=self.states[seed],
+                outputs=outputs,
             )
             if self.warm_start:
                 self.states[seed] = model.state_dict()
@@ -189,13 +200,19 @@ class LSTMForecaster:
         if self.strategy == "direct":
             x = make_inputs(self.scaled, days, problem.lookback)
             return np.stack([self._unscale(model, x) for model in self.models])
-        return np.stack([self._recursive(model, problem, days) for model in self.models])
+        return np.stack(
+            [self._recursive(model, problem, days) for model in self.models]
+        )
 
-    def _recursive(self, model: object, problem: Problem, days: np.ndarray) -> np.ndarray:
+    def _recursive(
+        self, model: object, problem: Problem, days: np.ndarray
+    ) -> np.ndarray:
         """Feed one network its own forecasts, one day at a time, for ``horizon`` steps."""
         window = make_inputs(problem.features, days, problem.lookback)  # unscaled rows
         past = VOLATILITY_DAYS - 1
-        recent = problem.log_returns[days[:, None] - past + np.arange(past)]  # returns t-19 .. t-1
+        recent = problem.log_returns[
+            days[:, None] - past + np.arange(past)
+        ]  # returns t-19 .. t-1
         steps = []
         for _ in range(problem.horizon):
             guess = self._unscale(model, self.x_scaler.transform(window))[:, 0]
@@ -205,7 +222,9 @@ class LSTMForecaster:
                 row = {
                     "log_return": guess,
                     "volatility": returns.std(axis=1, ddof=1),  # as pandas' rolling std
-                    "log_volume_ratio": np.zeros(len(days)),  # tomorrow's volume is unknown
+                    "log_volume_ratio": np.zeros(
+                        len(days)
+                    ),  # tomorrow's volume is unknown
                 }
                 recent = returns[:, 1:]
             else:
@@ -228,7 +247,11 @@ def standard_forecasters(
     """The LSTM and the three baselines, keyed by their standard names."""
     models: list[Forecaster] = [
         LSTMForecaster(
-            train, seeds=seeds, device=device, warm_start=warm_start, strategy=strategy,
+            train,
+            seeds=seeds,
+            device=device,
+            warm_start=warm_start,
+            strategy=strategy,
             progress=progress,
         ),
         RandomWalk(),

@@ -30,7 +30,9 @@ def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
                 f"interval level {level:g} is outside (0, 100): give percentages such as 80 or 95"
             )
     if len(set(values)) != len(values):
-        raise ConfigError(f"interval levels repeat: {', '.join(f'{v:g}' for v in values)}")
+        raise ConfigError(
+            f"interval levels repeat: {', '.join(f'{v:g}' for v in values)}"
+        )
     return values
 
 
@@ -39,7 +41,9 @@ def level_name(level: float) -> str:
     return f"{level:g}"
 
 
-def error_quantiles(errors: np.ndarray, levels: Sequence[float]) -> dict[float, np.ndarray]:
+def error_quantiles(
+    errors: np.ndarray, levels: Sequence[float]
+) -> dict[float, np.ndarray]:
     """Return, per level, a (2, steps) array of the lower and upper error quantiles of each step.
 
     ``errors`` is (days, steps), actual minus forecast, NaN where the actual is not known yet.
@@ -58,7 +62,9 @@ def error_quantiles(errors: np.ndarray, levels: Sequence[float]) -> dict[float, 
     return out
 
 
-def intervals(forecast: np.ndarray, quantiles: dict[float, np.ndarray]) -> dict[float, np.ndarray]:
+def intervals(
+    forecast: np.ndarray, quantiles: dict[float, np.ndarray]
+) -> dict[float, np.ndarray]:
     """Add the error quantiles to a (days, steps) forecast: per level, (2, days, steps) bounds."""
     forecast = np.asarray(forecast, dtype=float)
     return {level: forecast[None] + q[:, None, :] for level, q in quantiles.items()}

@@ -27,7 +27,9 @@ def _pair(actual: np.ndarray, forecast: np.ndarray) -> tuple[np.ndarray, np.ndar
     a = np.asarray(actual, dtype=float).ravel()
     f = np.asarray(forecast, dtype=float).ravel()
     if a.shape != f.shape or a.size == 0:
-        raise ShapeError(f"actual and forecast need the same non-zero length, got {a.size} and {f.size}")
+        raise ShapeError(
+            f"actual and forecast need the same non-zero length, got {a.size} and {f.size}"
+        )
     return a, f
 
 
@@ -59,7 +61,9 @@ def mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
     return mae(actual, forecast) / scale
 
 
-def rmse_ratio(actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndarray) -> float:
+def rmse_ratio(
+    actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndarray
+) -> float:
     """RMSE of ``forecast`` over RMSE of ``benchmark``: above 1, the forecast loses.
 
     A benchmark without error (a flat price series and the random walk) gives NaN when the
@@ -71,7 +75,9 @@ def rmse_ratio(actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndarray) 
     return numerator / denominator
 
 
-def directional_accuracy(actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray | float = 0.0) -> float:
+def directional_accuracy(
+    actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray | float = 0.0
+) -> float:
     """Share of days whose forecast move from ``reference`` has the sign of the actual move.
 
     ``reference`` is 0 for returns and yesterday's price for prices. A forecast that never
@@ -132,7 +138,9 @@ class DieboldMariano:
     lags: int
 
 
-def diebold_mariano(actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndarray, horizon: int = 1) -> DieboldMariano:
+def diebold_mariano(
+    actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndarray, horizon: int = 1
+) -> DieboldMariano:
     """Test equal squared-error accuracy of ``forecast`` and ``benchmark`` (two-sided).
 
     Uses ``statsmodels.tsa.stattools.diebold_mariano_test`` with the Harvey, Leybourne and Newbold
@@ -144,11 +152,17 @@ def diebold_mariano(actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndar
     _, b = _pair(actual, benchmark)
     if np.array_equal(f, b):
         return DieboldMariano(float("nan"), float("nan"), 0)
-    result = diebold_mariano_test(a, f, b, criterion="mse", harvey_adj=True, horizon=horizon)
-    return DieboldMariano(float(result.statistic), float(result.pvalue), int(result.lags))
+    result = diebold_mariano_test(
+        a, f, b, criterion="mse", harvey_adj=True, horizon=horizon
+    )
+    return DieboldMariano(
+        float(result.statistic), float(result.pvalue), int(result.lags)
+    )
 
 
-def lagged_cross_correlation(forecast: np.ndarray, actual: np.ndarray, max_lag: int = 5, difference: bool = True) -> pd.Series:
+def lagged_cross_correlation(
+    forecast: np.ndarray, actual: np.ndarray, max_lag: int = 5, difference: bool = True
+) -> pd.Series:
     """Correlation of ``forecast[t]`` with ``actual[t - k]`` for k = -max_lag .. max_lag.
 
     A forecast that is really yesterday's value peaks at k = 1. With ``difference=True`` both
@@ -162,7 +176,9 @@ def lagged_cross_correlation(forecast: np.ndarray, actual: np.ndarray, max_lag: 
     if difference:
         f, a = np.diff(f), np.diff(a)
     if max_lag < 0 or len(f) <= 2 * max_lag + 2:
-        raise ConfigError(f"max_lag={max_lag} needs a series longer than {2 * max_lag + 2}")
+        raise ConfigError(
+            f"max_lag={max_lag} needs a series longer than {2 * max_lag + 2}"
+        )
     values = {}
     for k in range(-max_lag, max_lag + 1):
         if k >= 0:
@@ -183,19 +199,25 @@ def evaluate(
 ) -> pd.DataFrame:
     """Return one row per model with MAE, RMSE, MASE, RMSE ratio to ``benchmark`` and directional accuracy."""
     if benchmark not in forecasts:
-        raise ConfigError(f"the benchmark {benchmark!r} is not among the forecasts {list(forecasts)}")
+        raise ConfigError(
+            f"the benchmark {benchmark!r} is not among the forecasts {list(forecasts)}"
+        )
     rows = {
         name: {
             "mae": mae(actual, forecast),
             "rmse": rmse(actual, forecast),
             # a flat training period has no naive error to scale by: MASE is undefined there
             "mase": mase(actual, forecast, scale) if scale > 0 else float("nan"),
-            "rmse_ratio_vs_random_walk": rmse_ratio(actual, forecast, forecasts[benchmark]),
+            "rmse_ratio_vs_random_walk": rmse_ratio(
+                actual, forecast, forecasts[benchmark]
+            ),
             "directional_accuracy": directional_accuracy(actual, forecast, reference),
         }
         for name, forecast in forecasts.items()
     }
-    return pd.DataFrame.from_dict(rows, orient="index")[list(METRICS)].rename_axis("model")
+    return pd.DataFrame.from_dict(rows, orient="index")[list(METRICS)].rename_axis(
+        "model"
+    )
 
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
@@ -228,7 +250,10 @@ def evaluate_by_step(
         row: dict[str, float] = {"step": step + 1, "n": int(known.sum())}
         for name, forecast in forecasts.items():
             row[f"rmse_{name}"] = rmse(a, np.asarray(forecast)[known, step])
-        f, b = np.asarray(forecasts[model])[known, step], np.asarray(forecasts[benchmark])[known, step]
+        f, b = (
+            np.asarray(forecasts[model])[known, step],
+            np.asarray(forecasts[benchmark])[known, step],
+        )
         row["rmse_ratio_vs_random_walk"] = rmse_ratio(a, f, b)
         test = diebold_mariano(a, f, b, horizon=step + 1)
         row["dm_statistic"], row["dm_p_value"] = test.statistic, test.p_value
@@ -243,9 +268,13 @@ def interval_scores(actual: np.ndarray, bounds: np.ndarray) -> pd.DataFrame:
     for step in range(actual.shape[1]):
         lower, upper = bounds[0][:, step], bounds[1][:, step]
         known = np.isfinite(actual[:, step])
-        rows.append({
-            "step": step + 1,
-            "coverage": coverage(actual[:, step], lower, upper),
-            "width": float(np.mean(upper[known] - lower[known])) if known.any() else float("nan"),
-        })
+        rows.append(
+            {
+                "step": step + 1,
+                "coverage": coverage(actual[:, step], lower, upper),
+                "width": float(np.mean(upper[known] - lower[known]))
+                if known.any()
+                else float("nan"),
+            }
+        )
     return pd.DataFrame(rows).set_index("step")

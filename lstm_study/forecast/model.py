@@ -14,9 +14,14 @@ from lstm_study.errors import ConfigError, check_int
 from lstm_study.models import SequenceRegressor
 from lstm_study.runtime import resolve_device
 
-
 #: the largest value each count may take: far beyond any sensible run, well below an out-of-memory
-LIMITS = {"hidden_size": 4096, "num_layers": 16, "epochs": 10_000, "patience": 10_000, "batch_size": 1_000_000}
+LIMITS = {
+    "hidden_size": 4096,
+    "num_layers": 16,
+    "epochs": 10_000,
+    "patience": 10_000,
+    "batch_size": 1_000_000,
+}
 
 
 @dataclass(frozen=True)
@@ -48,13 +53,22 @@ class FitHistory:
 
 
 def build_model(
-    n_features: int, config: TrainConfig, seed: int, device: torch.device, outputs: int = 1
+    n_features: int,
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+    outputs: int = 1,
 ) -> nn.Module:
     """Return an LSTM regressor (``outputs`` values per window) whose weights depend only on ``seed``."""
     # fork_rng keeps the caller's global random state untouched by our seeding.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        lstm = nn.LSTM(n_features, config.hidden_size, num_layers=config.num_layers, batch_first=True)
+        lstm = nn.LSTM(
+            n_features,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+        )
         model = SequenceRegressor(lstm, outputs)
     return model.to(device)
 
@@ -101,7 +115,12 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     history = FitHistory()
     best_loss, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
-    bar = tqdm(range(config.epochs), desc=description, leave=False, disable=None if progress is None else not progress)  # None: tqdm draws on a terminal only
+    bar = tqdm(
+        range(config.epochs),
+        desc=description,
+        leave=False,
+        disable=None if progress is None else not progress,
+    )  # None: tqdm draws on a terminal only
     for epoch in bar:
         model.train()
         order = torch.randperm(len(xt), generator=generator).to(device)
@@ -120,7 +139,12 @@ def fit(
         history.val_loss.append(val_loss)
         bar.set_postfix(val=f"{val_loss:.4f}")
         if val_loss < best_loss:
-            best_loss, best_state, stale, history.best_epoch = val_loss, copy.deepcopy(model.state_dict()), 0, epoch
+            best_loss, best_state, stale, history.best_epoch = (
+                val_loss,
+                copy.deepcopy(model.state_dict()),
+                0,
+                epoch,
+            )
         else:
             stale += 1
             if stale >= config.patience:

@@ -34,7 +34,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(value) else float(value)  # JSON has no NaN or Infinity
+        return (
+            None if not math.isfinite(value) else float(value)
+        )  # JSON has no NaN or Infinity
     return value
 
 
@@ -73,11 +75,16 @@ def summary(result: BacktestResult) -> dict[str, Any]:
                 "note": "negative statistic: the LSTM's squared error is lower",
             },
             "seeds": {
-                "per_seed": [{"seed": int(seed), **row.to_dict()} for seed, row in seeds.iterrows()],
+                "per_seed": [
+                    {"seed": int(seed), **row.to_dict()}
+                    for seed, row in seeds.iterrows()
+                ],
                 "rmse_ratio_vs_random_walk": {
                     "min": seeds["rmse_ratio_vs_random_walk"].min(),
                     "max": seeds["rmse_ratio_vs_random_walk"].max(),
-                    "std": seeds["rmse_ratio_vs_random_walk"].std(ddof=1) if len(seeds) > 1 else 0.0,
+                    "std": seeds["rmse_ratio_vs_random_walk"].std(ddof=1)
+                    if len(seeds) > 1
+                    else 0.0,
                 },
             },
             "mase_scale": result.scale,
@@ -120,54 +127,66 @@ def by_step_records(result: BacktestResult) -> list[dict[str, Any]]:
     ]
 
 
-def to_price(result: BacktestResult, values: np.ndarray, last_close: float) -> np.ndarray:
+def to_price(
+    result: BacktestResult, values: np.ndarray, last_close: float
+) -> np.ndarray:
     """Turn values reached from the last close (cumulative log returns, or prices) into prices."""
     values = np.asarray(values, dtype=float)
     return last_close * np.exp(values) if result.target == "log-return" else values
 
 
-def forecast_summary(result: BacktestResult, source: str | None = None) -> dict[str, Any]:
+def forecast_summary(
+    result: BacktestResult, source: str | None = None
+) -> dict[str, Any]:
     """The ``forecast`` command's JSON: the next days' prices with intervals, and the backtest's skill."""
     if result.future is None:
-        raise ValueError("the result holds no forecast of the next days: run walk_forward(future=True)")
+        raise ValueError(
+            "the result holds no forecast of the next days: run walk_forward(future=True)"
+        )
     last_date, last_close = result.dates[-1], result.future.last_close
     dates = pd.bdate_range(last_date + pd.offsets.BDay(1), periods=result.horizon)
     rows = []
     for step in range(result.horizon):
         row: dict[str, Any] = {"step": step + 1, "date": dates[step]}
         for model in ("lstm", "random_walk"):
-            row[model] = to_price(result, result.future.forecasts[model][step], last_close)
+            row[model] = to_price(
+                result, result.future.forecasts[model][step], last_close
+            )
         for model in ("lstm", "random_walk"):
             for level, bounds in result.future.bounds[model].items():
                 lower, upper = to_price(result, bounds[:, step], last_close)
                 row[f"{model}_lower_{level_name(level)}"] = lower
                 row[f"{model}_upper_{level_name(level)}"] = upper
         rows.append(row)
-    return _plain({
-        "ticker": result.ticker,
-        "last_date": last_date,
-        "last_close": last_close,
-        "horizon": result.horizon,
-        "levels": [_level(level) for level in result.config.levels],
-        "price_column": result.price_column,
-        "source": source,
-        "target": result.target,
-        "strategy": result.config.strategy,
-        "dates": DATES_NOTE,
-        "interval_method": INTERVAL_METHOD,
-        "forecasts": rows,
-        "backtest": {
-            "n_test": len(result.dates),
-            "test_start": result.dates[0],
-            "test_end": result.dates[-1],
-            "by_step": by_step_records(result),
-        },
-        "config": config_dict(result.config),
-        "notes": list(result.notes),
-    })
+    return _plain(
+        {
+            "ticker": result.ticker,
+            "last_date": last_date,
+            "last_close": last_close,
+            "horizon": result.horizon,
+            "levels": [_level(level) for level in result.config.levels],
+            "price_column": result.price_column,
+            "source": source,
+            "target": result.target,
+            "strategy": result.config.strategy,
+            "dates": DATES_NOTE,
+            "interval_method": INTERVAL_METHOD,
+            "forecasts": rows,
+            "backtest": {
+                "n_test": len(result.dates),
+                "test_start": result.dates[0],
+                "test_end": result.dates[-1],
+                "by_step": by_step_records(result),
+            },
+            "config": config_dict(result.config),
+            "notes": list(result.notes),
+        }
+    )
 
 
-def write_forecast_json(result: BacktestResult, path: str | Path, source: str | None = None) -> Path:
+def write_forecast_json(
+    result: BacktestResult, path: str | Path, source: str | None = None
+) -> Path:
     """Write :func:`forecast_summary` to ``path`` as indented JSON, atomically."""
     text = json.dumps(forecast_summary(result, source), indent=2) + "\n"
     return write_atomically(Path(path), text, "the forecast")

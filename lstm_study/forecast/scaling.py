@@ -27,7 +27,9 @@ class FoldScaler:
         """Learn each column's mean and standard deviation from ``rows`` (indexed by date)."""
         values = rows.to_numpy(dtype=float)
         if values.ndim != 2 or len(values) < 2 or not np.isfinite(values).all():
-            raise ConfigError("the scaler needs at least two rows of finite values to fit")
+            raise ConfigError(
+                "the scaler needs at least two rows of finite values to fit"
+            )
         self.mean_ = values.mean(axis=0)
         std = values.std(axis=0)
         # A constant column would divide by zero; leave it centred but unscaled.

@@ -50,14 +50,18 @@ def _canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns=renames) if renames else frame
 
 
-def _select_ticker(frame: pd.DataFrame, ticker: str | None) -> tuple[pd.DataFrame, str | None]:
+def _select_ticker(
+    frame: pd.DataFrame, ticker: str | None
+) -> tuple[pd.DataFrame, str | None]:
     """Keep one ticker's rows of a tidy frame; refuse an ambiguous multi-ticker frame."""
     if "Ticker" not in frame.columns:
         return frame, ticker
     present = sorted(frame["Ticker"].dropna().astype(str).unique())
     if ticker is not None:
         if ticker not in present:
-            raise InputDataError(f"ticker {ticker!r} is not in the table; it holds {present}")
+            raise InputDataError(
+                f"ticker {ticker!r} is not in the table; it holds {present}"
+            )
         return frame[frame["Ticker"].astype(str) == ticker], ticker
     if len(present) > 1:
         raise InputDataError(
@@ -88,11 +92,15 @@ def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() & frame[column].notna()
     if bad.any():
-        raise InputDataError(f"column {column!r} has values that are not numbers, e.g. {shorten(frame[column][bad].iloc[0])}")
+        raise InputDataError(
+            f"column {column!r} has values that are not numbers, e.g. {shorten(frame[column][bad].iloc[0])}"
+        )
     values = values.astype(float)
     infinite = np.isinf(values)
     if infinite.any():
-        raise InputDataError(f"column {column!r} holds {int(infinite.sum())} infinite value(s); prices must be finite")
+        raise InputDataError(
+            f"column {column!r} holds {int(infinite.sum())} infinite value(s); prices must be finite"
+        )
     return values
 
 
@@ -106,13 +114,21 @@ def prepare_prices(frame: pd.DataFrame, *, ticker: str | None = None) -> PriceSe
     """
     if not isinstance(frame, pd.DataFrame):
         raise InputDataError(f"expected a pandas DataFrame, got {type(frame).__name__}")
-    if "Date" not in frame.columns and frame.index.name is not None and str(frame.index.name).strip().lower() == "date":
+    if (
+        "Date" not in frame.columns
+        and frame.index.name is not None
+        and str(frame.index.name).strip().lower() == "date"
+    ):
         frame = frame.reset_index()
     frame = _canonical_columns(frame)
     if "Date" not in frame.columns:
-        raise InputDataError(f"the table has no 'Date' column (columns: {list(frame.columns)})")
+        raise InputDataError(
+            f"the table has no 'Date' column (columns: {list(frame.columns)})"
+        )
     if "Close" not in frame.columns and "Adj Close" not in frame.columns:
-        raise InputDataError(f"the table has no 'Close' column (columns: {list(frame.columns)}); it needs Date and Close")
+        raise InputDataError(
+            f"the table has no 'Close' column (columns: {list(frame.columns)}); it needs Date and Close"
+        )
     frame, ticker = _select_ticker(frame, ticker)
     if frame.empty:
         raise InputDataError("the table has no rows")
@@ -135,12 +151,16 @@ def prepare_prices(frame: pd.DataFrame, *, ticker: str | None = None) -> PriceSe
         )
     if (price <= 0).any():
         bad = dates[(price <= 0).to_numpy()]
-        raise InputDataError(f"{price_column!r} must be positive; it is not on {listed(bad)}")
+        raise InputDataError(
+            f"{price_column!r} must be positive; it is not on {listed(bad)}"
+        )
     price_array = price.to_numpy(dtype=float)
     if price_column == "Close":
         jumps = dates[1:][np.abs(np.diff(np.log(price_array))) > SPLIT_SUSPECT_LOG_MOVE]
         if len(jumps):
-            notes.append(f"'Close' moves by more than {SPLIT_SUSPECT_LOG_MOVE:.0%} in a day on {listed(jumps)}: a split?")
+            notes.append(
+                f"'Close' moves by more than {SPLIT_SUSPECT_LOG_MOVE:.0%} in a day on {listed(jumps)}: a split?"
+            )
     volume = None
     if "Volume" in frame.columns:
         # Whether volume is a feature depends on the column alone, never on its values: deciding

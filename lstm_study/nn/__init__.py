@@ -6,4 +6,13 @@ from lstm_study.nn.lstm import LSTM, VARIANTS, GateTrace
 from lstm_study.nn.parity import ParityReport, check_parity
 from lstm_study.nn.rnn import RNN
 
-__all__ = ["GRU", "GateTrace", "LSTM", "ParityReport", "RNN", "RecurrentBase", "VARIANTS", "check_parity"]
+__all__ = [
+    "GRU",
+    "GateTrace",
+    "LSTM",
+    "ParityReport",
+    "RNN",
+    "RecurrentBase",
+    "VARIANTS",
+    "check_parity",
+]

@@ -46,9 +46,17 @@ class RecurrentBase(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+        for name, value in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+        ):
             check_int(name, value)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, (int, float))
+            or not 0 <= dropout <= 1
+        ):
             raise ConfigError(f"dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
@@ -70,15 +78,22 @@ class RecurrentBase(nn.Module):
         # Registration order matches torch (layer, direction, then w_ih, w_hh, b_ih, b_hh),
         # so that reset_parameters() under the same seed draws the same numbers.
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            layer_input = (
+                input_size if layer == 0 else hidden_size * self.num_directions
+            )
             for direction in range(self.num_directions):
                 suffix = self._suffix(layer, direction)
-                shapes = [("weight_ih", (gates, layer_input)), ("weight_hh", (gates, hidden_size))]
+                shapes = [
+                    ("weight_ih", (gates, layer_input)),
+                    ("weight_hh", (gates, hidden_size)),
+                ]
                 if bias:
                     shapes += [("bias_ih", (gates,)), ("bias_hh", (gates,))]
                 for stem, shape in shapes:
                     name = stem + suffix
-                    self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
+                    self.register_parameter(
+                        name, nn.Parameter(torch.empty(shape, **factory))
+                    )
                     self._flat_weights_names.append(name)
         self.reset_parameters()
 
@@ -113,7 +128,12 @@ class RecurrentBase(nn.Module):
                 getattr(self, "bias_ih" + suffix),
                 getattr(self, "bias_hh" + suffix),
             )
-        return getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix), None, None
+        return (
+            getattr(self, "weight_ih" + suffix),
+            getattr(self, "weight_hh" + suffix),
+            None,
+            None,
+        )
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
@@ -141,7 +161,11 @@ class RecurrentBase(nn.Module):
         if not isinstance(input, Tensor):
             raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
         if input.dim() not in (2, 3):
-            layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+            layout = (
+                "(batch, seq_len, input_size)"
+                if self.batch_first
+                else "(seq_len, batch, input_size)"
+            )
             raise ShapeError(
                 f"{type(self).__name__}: input must be 3-D {layout} or 2-D (seq_len, input_size), "
                 f"got {input.dim()}-D of shape {tuple(input.shape)}"
@@ -157,10 +181,14 @@ class RecurrentBase(nn.Module):
         elif self.batch_first:
             input = input.transpose(0, 1)
         if input.size(0) == 0:
-            raise ShapeError(f"{type(self).__name__}: the input sequence is empty (seq_len 0)")
+            raise ShapeError(
+                f"{type(self).__name__}: the input sequence is empty (seq_len 0)"
+            )
         return input, batched
 
-    def _initial_state(self, hx: Tensor | tuple[Tensor, ...] | None, x: Tensor, batched: bool) -> State:
+    def _initial_state(
+        self, hx: Tensor | tuple[Tensor, ...] | None, x: Tensor, batched: bool
+    ) -> State:
         """Return the state tensors, each (num_layers * num_directions, batch, hidden_size)."""
         shape = (self.num_layers * self.num_directions, x.size(1), self.hidden_size)
         if hx is None:
@@ -169,11 +197,15 @@ class RecurrentBase(nn.Module):
         tensors = (hx,) if isinstance(hx, Tensor) else tuple(hx)
         if len(tensors) != self.state_count:
             expected = "a tensor h_0" if self.state_count == 1 else "a tuple (h_0, c_0)"
-            raise ShapeError(f"{type(self).__name__}: hx must be {expected}, got {len(tensors)} tensor(s)")
+            raise ShapeError(
+                f"{type(self).__name__}: hx must be {expected}, got {len(tensors)} tensor(s)"
+            )
         state = []
         for tensor in tensors:
             if not isinstance(tensor, Tensor):
-                raise TypeError(f"hx must hold torch.Tensor, got {type(tensor).__name__}")
+                raise TypeError(
+                    f"hx must hold torch.Tensor, got {type(tensor).__name__}"
+                )
             if not batched:
                 if tensor.dim() != 2:
                     raise ShapeError(
@@ -191,7 +223,12 @@ class RecurrentBase(nn.Module):
     # -- running ------------------------------------------------------------------------------
 
     def _scan(
-        self, projected: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None, reverse: bool
+        self,
+        projected: Tensor,
+        state: State,
+        weight_hh: Tensor,
+        bias_hh: Tensor | None,
+        reverse: bool,
     ) -> tuple[Tensor, State]:
         """Run one direction of one layer.
 
@@ -201,7 +238,9 @@ class RecurrentBase(nn.Module):
         """
         raise NotImplementedError
 
-    def _direction(self, layer_input: Tensor, weights: Weights, state: State, reverse: bool) -> tuple[Tensor, State]:
+    def _direction(
+        self, layer_input: Tensor, weights: Weights, state: State, reverse: bool
+    ) -> tuple[Tensor, State]:
         """Run one direction of one layer over its whole input; a subclass may run a faster equivalent."""
         weight_ih, weight_hh, bias_ih, bias_hh = weights
         # The input projection has no time dependency: one matrix product for all steps.
@@ -216,7 +255,9 @@ class RecurrentBase(nn.Module):
         # runs several times slower on the CPU than x^T grad when the input is narrow (5 features in
         # the predictor). With W^T made contiguous, the backward of this mm takes the fast form.
         weight_t = weight.t().contiguous()
-        product = flat.mm(weight_t) if bias is None else torch.addmm(bias, flat, weight_t)
+        product = (
+            flat.mm(weight_t) if bias is None else torch.addmm(bias, flat, weight_t)
+        )
         return product.view(*layer_input.shape[:-1], weight.size(0))
 
     def _layers(self, x: Tensor, state: State) -> tuple[Tensor, State]:
@@ -227,17 +268,24 @@ class RecurrentBase(nn.Module):
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
                 out, last = self._direction(
-                    layer_input, self._weights(layer, direction), tuple(s[index] for s in state), direction == 1
+                    layer_input,
+                    self._weights(layer, direction),
+                    tuple(s[index] for s in state),
+                    direction == 1,
                 )
                 outputs.append(out)
                 for kept, tensor in zip(finals, last):
                     kept.append(tensor)
-            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
+            layer_input = (
+                outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
+            )
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, p=self.dropout, training=True)
         return layer_input, tuple(torch.stack(kept) for kept in finals)
 
-    def _run(self, input: Tensor, hx: Tensor | tuple[Tensor, ...] | None) -> tuple[Tensor, State]:
+    def _run(
+        self, input: Tensor, hx: Tensor | tuple[Tensor, ...] | None
+    ) -> tuple[Tensor, State]:
         """Check, run every layer and direction, and restore the caller's layout."""
         x, batched = self._check_input(input)
         state = self._initial_state(hx, x, batched)

@@ -100,7 +100,9 @@ def time_candidate_forms(
     numbers (the caller's seeded generators are untouched) and uses the current thread count.
     """
     device = torch.device(device)
-    acts = torch.linspace(-3, 3, 4 * hidden * batch, device=device, dtype=dtype).view(4 * hidden, batch)
+    acts = torch.linspace(-3, 3, 4 * hidden * batch, device=device, dtype=dtype).view(
+        4 * hidden, batch
+    )
     gates = acts.view(4, hidden, batch)
     first_two, g, o = acts[: 2 * hidden], gates[2], gates[3]
     two, minus_one = acts.new_full((), 2.0), acts.new_full((), -1.0)
@@ -118,15 +120,25 @@ def time_candidate_forms(
     forms = {"sigmoid": one_sigmoid, "tanh": sigmoid_and_tanh}
     threads = torch.get_num_threads()
     timers = {
-        name: benchmark.Timer("run()", globals={"run": run}, num_threads=threads) for name, run in forms.items()
+        name: benchmark.Timer("run()", globals={"run": run}, num_threads=threads)
+        for name, run in forms.items()
     }
-    number = {name: max(1, round(block_time / max(timer.timeit(3).median, 1e-9))) for name, timer in timers.items()}
+    number = {
+        name: max(1, round(block_time / max(timer.timeit(3).median, 1e-9)))
+        for name, timer in timers.items()
+    }
     medians = _interleaved(timers, number, rounds)
-    choice = "sigmoid" if medians["sigmoid"] < (1 - MARGIN) * medians["tanh"] else "tanh"
-    return CandidateTiming(medians["sigmoid"], medians["tanh"], choice, 4 * hidden, batch)
+    choice = (
+        "sigmoid" if medians["sigmoid"] < (1 - MARGIN) * medians["tanh"] else "tanh"
+    )
+    return CandidateTiming(
+        medians["sigmoid"], medians["tanh"], choice, 4 * hidden, batch
+    )
 
 
-def _interleaved(timers: dict[str, benchmark.Timer], number: dict[str, int], rounds: int) -> dict[str, float]:
+def _interleaved(
+    timers: dict[str, benchmark.Timer], number: dict[str, int], rounds: int
+) -> dict[str, float]:
     """Median seconds per call of each timer over ``rounds`` blocks, run in turn."""
     seconds: dict[str, list[float]] = {name: [] for name in timers}
     for _ in range(rounds):
@@ -148,7 +160,9 @@ def candidate_form(device: torch.device, dtype: torch.dtype) -> str:
     fixed = os.environ.get(ENVIRONMENT, "").strip()
     if fixed:
         if fixed not in CANDIDATE_FORMS:
-            raise ConfigError(f"{ENVIRONMENT}={fixed!r}: use one of {', '.join(CANDIDATE_FORMS)} or leave it unset")
+            raise ConfigError(
+                f"{ENVIRONMENT}={fixed!r}: use one of {', '.join(CANDIDATE_FORMS)} or leave it unset"
+            )
         return fixed
     if (device.type, dtype) not in _chosen and torch.compiler.is_compiling():
         return CANDIDATE_FORMS[0]  # no timing inside a graph being traced
@@ -179,7 +193,9 @@ class FusedLSTMScan(torch.autograd.Function):
         hidden = width // 4
         # 0-d tensors made by a fill on the device (no host-to-device copy, so CUDA graphs can capture it)
         two, minus_one = projected.new_full((), 2.0), projected.new_full((), -1.0)
-        acts = projected.new_empty(steps, width, batch)  # i, f, g, o after their nonlinearity
+        acts = projected.new_empty(
+            steps, width, batch
+        )  # i, f, g, o after their nonlinearity
         # States in time order, one slot more than steps: the forward pass reads slot t and writes
         # t + 1 (slot 0 holds h_0); the reverse pass reads t + 1 and writes t (slot T holds h_0).
         hs = projected.new_empty(steps + 1, hidden, batch)
@@ -192,12 +208,23 @@ class FusedLSTMScan(torch.autograd.Function):
         act_t, h_t, c_t, tanh_c_t = (x.unbind(0) for x in (acts, hs, cs, tanh_cs))
         gates = acts.view(steps, 4, hidden, batch)
         i_t, f_t, g_t, o_t = (x.unbind(0) for x in gates.unbind(1))
-        if_t = acts[:, : 2 * hidden].unbind(0)  # the input and forget gates, one contiguous block
+        if_t = acts[:, : 2 * hidden].unbind(
+            0
+        )  # the input and forget gates, one contiguous block
         one_sigmoid = form == "sigmoid"
         for t in reversed(range(steps)) if reverse else range(steps):
-            h, c, h_new, c_new = h_t[t + read], c_t[t + read], h_t[t + write], c_t[t + write]
-            torch.addmm(x_t[t], weight_hh, h, out=act_t[t])  # all four gates in one product
-            if one_sigmoid:  # one sigmoid for all four gates: tanh(a) = 2 sigmoid(2a) - 1
+            h, c, h_new, c_new = (
+                h_t[t + read],
+                c_t[t + read],
+                h_t[t + write],
+                c_t[t + write],
+            )
+            torch.addmm(
+                x_t[t], weight_hh, h, out=act_t[t]
+            )  # all four gates in one product
+            if (
+                one_sigmoid
+            ):  # one sigmoid for all four gates: tanh(a) = 2 sigmoid(2a) - 1
                 g_t[t].mul_(two)
                 act_t[t].sigmoid_()
                 torch.addcmul(minus_one, g_t[t], two, out=g_t[t])
@@ -207,15 +234,25 @@ class FusedLSTMScan(torch.autograd.Function):
                 o_t[t].sigmoid_()
             torch.mul(f_t[t], c, out=c_new).addcmul_(i_t[t], g_t[t])
             torch.mul(o_t[t], torch.tanh(c_new, out=tanh_c_t[t]), out=h_new)
-        new, old = (slice(0, steps), slice(1, None)) if reverse else (slice(1, None), slice(0, steps))
+        new, old = (
+            (slice(0, steps), slice(1, None))
+            if reverse
+            else (slice(1, None), slice(0, steps))
+        )
         if trace is not None:
-            trace.extend(x.transpose(1, 2).contiguous() for x in (*gates.unbind(1), cs[new]))
+            trace.extend(
+                x.transpose(1, 2).contiguous() for x in (*gates.unbind(1), cs[new])
+            )
         if keep_for_backward:
             # Everything the backward needs that does not depend on the incoming gradient, for
             # all steps at once: each gate's slope times its partner in c_t = f c + i g or in h_t.
             i, f, g, o = gates.unbind(1)
-            partner = torch.addcmul(gates, gates, gates, value=-1)  # s (1 - s): the sigmoids' slope
-            torch.addcmul(torch.ones_like(g), g, g, value=-1, out=partner[:, 2])  # 1 - g^2: tanh's
+            partner = torch.addcmul(
+                gates, gates, gates, value=-1
+            )  # s (1 - s): the sigmoids' slope
+            torch.addcmul(
+                torch.ones_like(g), g, g, value=-1, out=partner[:, 2]
+            )  # 1 - g^2: tanh's
             for j, factor in enumerate((g, cs[old], i, tanh_cs)):
                 partner[:, j].mul_(factor)
             # d h_t / d c_t = o (1 - tanh(c)^2) = o - h tanh(c), written over tanh(c)
@@ -239,20 +276,33 @@ class FusedLSTMScan(torch.autograd.Function):
         steps, _, hidden, batch = partner.shape
         # Out-of-place operations only: autograd.functional.jacobian(vectorize=True) runs this
         # backward under vmap, where writing batched values into plain buffers is impossible.
-        part_t, f_t = partner.unbind(0), acts.view(steps, 4, hidden, batch)[:, 1].unbind(0)
+        part_t, f_t = (
+            partner.unbind(0),
+            acts.view(steps, 4, hidden, batch)[:, 1].unbind(0),
+        )
         slope_t, d_out_t = c_slope.unbind(0), d_output.transpose(1, 2).unbind(0)
-        order = range(steps) if ctx.reverse else range(steps - 1, -1, -1)  # back through time
+        order = (
+            range(steps) if ctx.reverse else range(steps - 1, -1, -1)
+        )  # back through time
         weight_t = weight_hh.t()
         dh = d_h_n.t() + d_out_t[order[0]]
         dc = d_c_n.t()
-        d_gates: list[Tensor] = [dh] * steps  # step t's (4 hidden, batch) gradient, transposed
+        d_gates: list[Tensor] = [
+            dh
+        ] * steps  # step t's (4 hidden, batch) gradient, transposed
         for n, t in enumerate(order):
             dc = torch.addcmul(dc, dh, slope_t[t])
             d_gate = (part_t[t] * torch.stack((dc, dc, dc, dh))).view(4 * hidden, batch)
             d_gates[t] = d_gate.t()
             dc = dc * f_t[t]
-            dh = torch.addmm(d_out_t[order[n + 1]], weight_t, d_gate) if n + 1 < steps else weight_t.mm(d_gate)
-        d_projected = torch.stack(d_gates)  # (steps, batch, 4 hidden), the caller's layout
+            dh = (
+                torch.addmm(d_out_t[order[n + 1]], weight_t, d_gate)
+                if n + 1 < steps
+                else weight_t.mm(d_gate)
+            )
+        d_projected = torch.stack(
+            d_gates
+        )  # (steps, batch, 4 hidden), the caller's layout
         d_weight = None
         if ctx.needs_input_grad[3]:
             # dW_hh = sum over steps of da_t h_{t-1}^T: one product over all steps at once, which
@@ -282,5 +332,7 @@ def fused_lstm_scan(
         form = candidate_form(projected.device, projected.dtype)
     elif form not in CANDIDATE_FORMS:
         raise ConfigError(f"form must be one of {CANDIDATE_FORMS}, got {form!r}")
-    keep = torch.is_grad_enabled() and any(t.requires_grad for t in (projected, h0, c0, weight_hh))
+    keep = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (projected, h0, c0, weight_hh)
+    )
     return FusedLSTMScan.apply(projected, h0, c0, weight_hh, reverse, keep, trace, form)

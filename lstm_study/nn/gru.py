@@ -50,8 +50,15 @@ class GRU(RecurrentBase):
             raise ConfigError(f"reset must be one of {RESET_FORMS}, got {reset!r}")
         self.reset = reset
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            device, dtype,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device,
+            dtype,
         )
 
     def extra_repr(self) -> str:
@@ -77,7 +84,9 @@ class GRU(RecurrentBase):
             x_r, x_z, x_n = steps[t].chunk(3, dim=1)
             if self.reset == "after":
                 recurrent = (
-                    h.mm(weight_hh_t) if bias_hh is None else torch.addmm(bias_hh, h, weight_hh_t)
+                    h.mm(weight_hh_t)
+                    if bias_hh is None
+                    else torch.addmm(bias_hh, h, weight_hh_t)
                 )
                 h_r, h_z, h_n = recurrent.chunk(3, dim=1)
                 r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)

@@ -112,7 +112,9 @@ class LSTM(RecurrentBase):
         variant: str = "standard",
     ) -> None:
         if variant not in VARIANTS:
-            raise ConfigError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+            raise ConfigError(
+                f"variant must be one of {sorted(VARIANTS)}, got {variant!r}"
+            )
         self.variant = variant
         #: the gate blocks stacked in weight_ih and weight_hh, in this order
         self.blocks: tuple[str, ...] = _BLOCKS.get(variant, ("i", "f", "g", "o"))
@@ -124,7 +126,15 @@ class LSTM(RecurrentBase):
             )
         self.proj_size = 0
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device,
+            dtype,
         )
         #: per layer and direction, the gates of the last forward pass run under ``recording_gates``
         self.gate_traces: list[GateTrace] = []
@@ -151,7 +161,9 @@ class LSTM(RecurrentBase):
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
-        return text if self.variant == "standard" else text + f", variant={self.variant!r}"
+        return (
+            text if self.variant == "standard" else text + f", variant={self.variant!r}"
+        )
 
     def _weights(self, layer: int, direction: int) -> Weights:
         weights = super()._weights(layer, direction)
@@ -175,7 +187,12 @@ class LSTM(RecurrentBase):
             self._recording = False
 
     def _scan(
-        self, projected: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None, reverse: bool
+        self,
+        projected: Tensor,
+        state: State,
+        weight_hh: Tensor,
+        bias_hh: Tensor | None,
+        reverse: bool,
     ) -> tuple[Tensor, State]:
         h, c = state
         if bias_hh is not None:
@@ -186,11 +203,20 @@ class LSTM(RecurrentBase):
         # full-size gradient per step (quadratic in seq_len); unbind's backward is one stack.
         steps = projected.unbind(0)
         outputs: list[Tensor] = [h] * len(steps)
-        trace: list[list[Tensor]] = [[c] * len(steps) for _ in range(5)] if self._recording else []
+        trace: list[list[Tensor]] = (
+            [[c] * len(steps) for _ in range(5)] if self._recording else []
+        )
         for t in self._time_steps(len(steps), reverse):
-            gates = torch.addmm(steps[t], h, weight_hh_t)  # all four gates in one product
+            gates = torch.addmm(
+                steps[t], h, weight_hh_t
+            )  # all four gates in one product
             i, f, g, o = gates.chunk(4, dim=1)
-            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+            i, f, g, o = (
+                torch.sigmoid(i),
+                torch.sigmoid(f),
+                torch.tanh(g),
+                torch.sigmoid(o),
+            )
             c = torch.addcmul(f * c, i, g)
             h = o * torch.tanh(c)
             outputs[t] = h
@@ -201,7 +227,9 @@ class LSTM(RecurrentBase):
             self._raw_traces.append(tuple(torch.stack(kept) for kept in trace))
         return torch.stack(outputs), (h, c)
 
-    def _direction(self, layer_input: Tensor, weights: Weights, state: State, reverse: bool) -> tuple[Tensor, State]:
+    def _direction(
+        self, layer_input: Tensor, weights: Weights, state: State, reverse: bool
+    ) -> tuple[Tensor, State]:
         """Run one direction of one layer: the fused loop, or the readable :meth:`_scan` if ``fused`` is off."""
         if self.variant != "standard":
             return self._variant_direction(layer_input, weights, state, reverse)
@@ -212,13 +240,19 @@ class LSTM(RecurrentBase):
         bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
         projected = self._project(layer_input, weight_ih, bias)
         trace: list[Tensor] | None = [] if self._recording else None
-        output, h, c = fused_lstm_scan(projected, *state, weight_hh, reverse, trace, self.candidate)
+        output, h, c = fused_lstm_scan(
+            projected, *state, weight_hh, reverse, trace, self.candidate
+        )
         if trace is not None:
             self._raw_traces.append(tuple(trace))
         return output, (h, c)
 
     def _variant_direction(
-        self, layer_input: Tensor, weights: tuple[Tensor | None, ...], state: State, reverse: bool
+        self,
+        layer_input: Tensor,
+        weights: tuple[Tensor | None, ...],
+        state: State,
+        reverse: bool,
     ) -> tuple[Tensor, State]:
         """Run one direction of one layer with this LSTM's variant cell (the readable loop)."""
         weight_ih, weight_hh, bias_ih, bias_hh, *extra = weights
@@ -228,7 +262,9 @@ class LSTM(RecurrentBase):
         h, c = state
         weight_hh_t = weight_hh.t()
         outputs: list[Tensor] = [h] * len(steps)
-        trace: list[list[Tensor]] = [[c] * len(steps) for _ in range(5)] if self._recording else []
+        trace: list[list[Tensor]] = (
+            [[c] * len(steps) for _ in range(5)] if self._recording else []
+        )
         for t in self._time_steps(len(steps), reverse):
             gates = torch.addmm(steps[t], h, weight_hh_t)  # every block in one product
             a = dict(zip(self.blocks, gates.chunk(len(self.blocks), 1)))
@@ -260,7 +296,10 @@ class LSTM(RecurrentBase):
         self._raw_traces = []
         output, (h_n, c_n) = self._run(input, hx)
         if self._recording:
-            self.gate_traces[:] = [GateTrace(*(self._layout(t, input) for t in raw)) for raw in self._raw_traces]
+            self.gate_traces[:] = [
+                GateTrace(*(self._layout(t, input) for t in raw))
+                for raw in self._raw_traces
+            ]
             self._raw_traces = []
         return output, (h_n, c_n)
 

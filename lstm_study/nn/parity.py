@@ -30,7 +30,9 @@ class ParityReport:
     @property
     def worst(self) -> float:
         """The largest of all the differences."""
-        return max(self.output, self.state, self.input_grad, self.state_grad, self.param_grad)
+        return max(
+            self.output, self.state, self.input_grad, self.state_grad, self.param_grad
+        )
 
     def as_dict(self) -> dict[str, float]:
         """The differences by name, for a table."""
@@ -51,7 +53,9 @@ def _max_diff(a: Tensor | None, b: Tensor | None) -> float:
     if a is None and b is None:
         return 0.0
     if a is None or b is None:
-        raise AssertionError("one layer produced a gradient where the other produced none")
+        raise AssertionError(
+            "one layer produced a gradient where the other produced none"
+        )
     return (a - b).abs().max().item() if a.numel() else 0.0
 
 
@@ -84,11 +88,18 @@ def check_parity(
         states = None
         if given is not None:
             states = tuple(s.detach().clone().requires_grad_(True) for s in given)
-        state_arg = None if states is None else (states[0] if isinstance(hx, Tensor) else states)
+        state_arg = (
+            None
+            if states is None
+            else (states[0] if isinstance(hx, Tensor) else states)
+        )
         output, final = module(x, state_arg)
         final = _states(final)
-        weights = torch.randn(output.shape, dtype=output.dtype,
-                              generator=torch.Generator().manual_seed(seed))
+        weights = torch.randn(
+            output.shape,
+            dtype=output.dtype,
+            generator=torch.Generator().manual_seed(seed),
+        )
         loss = (output * weights).sum() + sum(s.square().sum() for s in final)
         loss.backward()
         params = {name: p.grad for name, p in module.named_parameters()}
@@ -97,7 +108,9 @@ def check_parity(
     (out_a, fin_a, xg_a, sg_a, pg_a), (out_b, fin_b, xg_b, sg_b, pg_b) = results
 
     def close(a: Tensor | None, b: Tensor | None, what: str) -> None:
-        torch.testing.assert_close(a, b, atol=tolerance, rtol=rtol, msg=lambda m: f"{what}: {m}")
+        torch.testing.assert_close(
+            a, b, atol=tolerance, rtol=rtol, msg=lambda m: f"{what}: {m}"
+        )
 
     close(out_a, out_b, "output")
     if len(fin_a) != len(fin_b):
@@ -111,7 +124,9 @@ def check_parity(
             close(a, b, f"initial state {n} gradient")
             state_grad = max(state_grad, _max_diff(a, b))
     if list(pg_a) != list(pg_b):
-        raise AssertionError(f"parameter names differ: {list(pg_a)} against {list(pg_b)}")
+        raise AssertionError(
+            f"parameter names differ: {list(pg_a)} against {list(pg_b)}"
+        )
     for name in pg_a:
         close(pg_a[name], pg_b[name], f"gradient of {name}")
     return ParityReport(
@@ -119,5 +134,7 @@ def check_parity(
         state=max(_max_diff(a, b) for a, b in zip(fin_a, fin_b)),
         input_grad=_max_diff(xg_a, xg_b),
         state_grad=state_grad,
-        param_grad=max((_max_diff(pg_a[name], pg_b[name]) for name in pg_a), default=0.0),
+        param_grad=max(
+            (_max_diff(pg_a[name], pg_b[name]) for name in pg_a), default=0.0
+        ),
     )

@@ -40,18 +40,37 @@ class RNN(RecurrentBase):
         dtype: torch.dtype | None = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ConfigError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+            raise ConfigError(
+                f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}"
+            )
         self.nonlinearity = nonlinearity
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device,
+            dtype,
         )
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
-        return text if self.nonlinearity == "tanh" else text + f", nonlinearity={self.nonlinearity!r}"
+        return (
+            text
+            if self.nonlinearity == "tanh"
+            else text + f", nonlinearity={self.nonlinearity!r}"
+        )
 
     def _scan(
-        self, projected: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None, reverse: bool
+        self,
+        projected: Tensor,
+        state: State,
+        weight_hh: Tensor,
+        bias_hh: Tensor | None,
+        reverse: bool,
     ) -> tuple[Tensor, State]:
         activation = torch.tanh if self.nonlinearity == "tanh" else torch.relu
         (h,) = state

@@ -32,12 +32,26 @@ def plot_growth(prices: pd.DataFrame, column: str = "Adj Close") -> Figure:
     return fig
 
 
-def plot_close_vs_adjusted(prices: pd.DataFrame, ticker: str, start=None, end=None) -> Figure:
+def plot_close_vs_adjusted(
+    prices: pd.DataFrame, ticker: str, start=None, end=None
+) -> Figure:
     """Plot one ticker's unadjusted Close and its Adj Close over [start, end]."""
     rows = prices[prices["Ticker"] == ticker].set_index("Date").loc[start:end]
     fig, ax = plt.subplots(figsize=(8, 4))
-    ax.plot(rows.index, rows["Close"], label="Close (as traded, unadjusted)", color="C3", linewidth=1)
-    ax.plot(rows.index, rows["Adj Close"], label="Adj Close (splits and dividends)", color="C0", linewidth=1)
+    ax.plot(
+        rows.index,
+        rows["Close"],
+        label="Close (as traded, unadjusted)",
+        color="C3",
+        linewidth=1,
+    )
+    ax.plot(
+        rows.index,
+        rows["Adj Close"],
+        label="Adj Close (splits and dividends)",
+        color="C0",
+        linewidth=1,
+    )
     ax.set_ylabel("price (USD)")
     ax.set_xlabel("date")
     ax.set_title(f"{ticker}: unadjusted and adjusted close")
@@ -58,7 +72,9 @@ def plot_return_scatter(returns: pd.DataFrame, x: str, y: str) -> Figure:
     ax.axvline(0, color="grey", linewidth=0.6)
     ax.set_xlabel(f"{x} daily log return")
     ax.set_ylabel(f"{y} daily log return")
-    ax.set_title(f"{x} against {y}: correlation {both[x].corr(both[y]):.2f} ({len(both)} days)")
+    ax.set_title(
+        f"{x} against {y}: correlation {both[x].corr(both[y]):.2f} ({len(both)} days)"
+    )
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     return fig
@@ -66,21 +82,38 @@ def plot_return_scatter(returns: pd.DataFrame, x: str, y: str) -> Figure:
 
 def plot_yearly_boxes(returns: pd.DataFrame) -> Figure:
     """Box plots of daily log returns per calendar year and ticker (whiskers at 1.5 IQR)."""
-    long = returns.rename_axis("Date").reset_index().melt(id_vars="Date", var_name="Ticker", value_name="r").dropna()
+    long = (
+        returns.rename_axis("Date")
+        .reset_index()
+        .melt(id_vars="Date", var_name="Ticker", value_name="r")
+        .dropna()
+    )
     long["year"] = long["Date"].dt.year
     fig, ax = plt.subplots(figsize=(10, 4))
-    sns.boxplot(data=long, x="year", y="r", hue="Ticker", hue_order=sorted(returns.columns), ax=ax,
-                fliersize=1, linewidth=0.7)
+    sns.boxplot(
+        data=long,
+        x="year",
+        y="r",
+        hue="Ticker",
+        hue_order=sorted(returns.columns),
+        ax=ax,
+        fliersize=1,
+        linewidth=0.7,
+    )
     ax.set_ylim(-0.15, 0.15)
     ax.set_xlabel("year")
     ax.set_ylabel("daily log return")
-    ax.set_title("Daily returns by year: the spread changes more than the centre (a few outliers clipped)")
+    ax.set_title(
+        "Daily returns by year: the spread changes more than the centre (a few outliers clipped)"
+    )
     ax.legend(ncol=4, loc="upper right", fontsize="small")
     ax.grid(alpha=0.3, axis="y")
     return fig
 
 
-def plot_log_price_and_returns(log_price: pd.Series, returns: pd.Series, name: str) -> Figure:
+def plot_log_price_and_returns(
+    log_price: pd.Series, returns: pd.Series, name: str
+) -> Figure:
     """Two panels: a log price (wanders) above its daily log returns (hover around zero)."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
     top.plot(log_price.index, log_price, color="C0", linewidth=1)
@@ -100,7 +133,14 @@ def plot_distribution(returns: pd.Series, name: str) -> Figure:
     z = (r - r.mean()) / r.std()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     bins = np.linspace(-10, 10, 121)
-    left.hist(z.clip(-10, 10), bins=bins, density=True, color="C0", alpha=0.7, label="observed")
+    left.hist(
+        z.clip(-10, 10),
+        bins=bins,
+        density=True,
+        color="C0",
+        alpha=0.7,
+        label="observed",
+    )
     grid = np.linspace(-10, 10, 400)
     left.plot(grid, stats.norm.pdf(grid), color="C3", label="normal, same mean and std")
     left.set_yscale("log")
@@ -127,7 +167,9 @@ def plot_volatility(volatility: pd.DataFrame, window: int) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 4))
     for ticker in volatility:
         ax.plot(volatility.index, volatility[ticker], label=ticker, linewidth=0.9)
-    ax.set_yscale("log")  # AAPL's crash of 2000-09-29 would flatten everything else on a linear axis
+    ax.set_yscale(
+        "log"
+    )  # AAPL's crash of 2000-09-29 would flatten everything else on a linear axis
     ax.set_ylabel(f"annualised volatility ({window}-day, log scale)")
     ax.set_xlabel("date")
     ax.set_title("Volatility comes in episodes: 2000-2002, 2008-2009")
@@ -141,7 +183,13 @@ def plot_acf(acf: pd.DataFrame, n: int, name: str) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 4))
     width = 0.4
     ax.bar(acf.index - width / 2, acf["r"], width, label="returns r", color="C0")
-    ax.bar(acf.index + width / 2, acf["abs_r"], width, label="absolute returns |r|", color="C1")
+    ax.bar(
+        acf.index + width / 2,
+        acf["abs_r"],
+        width,
+        label="absolute returns |r|",
+        color="C1",
+    )
     band = 1.96 / np.sqrt(n)
     ax.axhspan(-band, band, color="grey", alpha=0.25, label="95% band for white noise")
     ax.axhline(0, color="black", linewidth=0.6)
@@ -156,8 +204,17 @@ def plot_acf(acf: pd.DataFrame, n: int, name: str) -> Figure:
 def plot_correlation_heatmap(correlation: pd.DataFrame) -> Figure:
     """Heatmap of the correlation matrix of daily returns, annotated."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    sns.heatmap(correlation, annot=True, fmt=".2f", vmin=-1, vmax=1, cmap="RdBu_r", square=True, ax=ax,
-                cbar_kws={"label": "correlation"})
+    sns.heatmap(
+        correlation,
+        annot=True,
+        fmt=".2f",
+        vmin=-1,
+        vmax=1,
+        cmap="RdBu_r",
+        square=True,
+        ax=ax,
+        cbar_kws={"label": "correlation"},
+    )
     ax.set_title("Correlation of daily log returns")
     ax.set_xlabel("")
     ax.set_ylabel("")
@@ -168,8 +225,18 @@ def plot_volume(shares: pd.DataFrame, value: pd.DataFrame, window: int = 63) -> 
     """Two panels: rolling median volume in shares, and in dollars (Close x Volume), log scale."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
     for ticker in shares:
-        top.plot(shares.index, shares[ticker].rolling(window).median(), label=ticker, linewidth=0.9)
-        bottom.plot(value.index, value[ticker].rolling(window).median(), label=ticker, linewidth=0.9)
+        top.plot(
+            shares.index,
+            shares[ticker].rolling(window).median(),
+            label=ticker,
+            linewidth=0.9,
+        )
+        bottom.plot(
+            value.index,
+            value[ticker].rolling(window).median(),
+            label=ticker,
+            linewidth=0.9,
+        )
     top.set_ylabel("shares per day")
     top.set_title(f"Traded volume ({window}-day rolling median, log scale)")
     bottom.set_ylabel("dollars per day")
@@ -193,8 +260,16 @@ def plot_split_pitfall(prices: pd.DataFrame, ticker: str, day, start, end) -> Fi
     top.set_ylabel("price (USD)")
     top.set_title(f"{ticker} around its split on {day:%Y-%m-%d}")
     top.legend()
-    bottom.plot(returns.index, returns["Close"], color="C3", label="from Close", linewidth=0.9)
-    bottom.plot(returns.index, returns["Adj Close"], color="C0", label="from Adj Close", linewidth=0.9)
+    bottom.plot(
+        returns.index, returns["Close"], color="C3", label="from Close", linewidth=0.9
+    )
+    bottom.plot(
+        returns.index,
+        returns["Adj Close"],
+        color="C0",
+        label="from Adj Close",
+        linewidth=0.9,
+    )
     bottom.set_ylabel("daily log return")
     bottom.set_xlabel("date")
     bottom.legend()

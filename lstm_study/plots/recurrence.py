@@ -11,7 +11,9 @@ from matplotlib.figure import Figure
 def plot_recall_by_lag(results: pd.DataFrame, *, ax: plt.Axes | None = None) -> Figure:
     """Plot the variance explained (R^2) on held-out data against the recall lag."""
     title = "A tanh RNN recalls short lags and fails on long ones"
-    return plot_recall_compared({"trained RNN": results}, title=title, legend="upper right", ax=ax)
+    return plot_recall_compared(
+        {"trained RNN": results}, title=title, legend="upper right", ax=ax
+    )
 
 
 def plot_recall_compared(
@@ -36,14 +38,18 @@ def plot_recall_compared(
     return ax.figure
 
 
-def plot_sensitivity(sensitivity: np.ndarray, lag: int | None = None, *, ax: plt.Axes | None = None) -> Figure:
+def plot_sensitivity(
+    sensitivity: np.ndarray, lag: int | None = None, *, ax: plt.Axes | None = None
+) -> Figure:
     """Plot mean |d prediction / d x_t| against the distance from the last step, log scale."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.8))
     distance = np.arange(len(sensitivity))[::-1]
     ax.semilogy(distance, sensitivity, marker=".", color="C1")
     if lag is not None:
-        ax.axvline(lag, color="C0", linestyle="--", label=f"the value to recall (lag {lag})")
+        ax.axvline(
+            lag, color="C0", linestyle="--", label=f"the value to recall (lag {lag})"
+        )
         ax.legend()
     ax.set_xlabel("distance from the last step (steps back in time)")
     ax.set_ylabel("mean |∂ prediction / ∂ x_t|")

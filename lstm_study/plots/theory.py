@@ -27,7 +27,9 @@ def plot_gradient_norms(
         values = np.asarray(norms, dtype=float)
         distance = np.arange(len(values))[::-1]
         style = "--" if label in dashed else "-"
-        ax.semilogy(distance, values, style, color=f"C{index}", label=label, linewidth=1.8)
+        ax.semilogy(
+            distance, values, style, color=f"C{index}", label=label, linewidth=1.8
+        )
     ax.set_xlabel("distance T − t (steps back from the loss)")
     ax.set_ylabel("‖∂L/∂h_t‖ (log scale)")
     ax.set_title(title)
@@ -55,7 +57,9 @@ def plot_losses(
         values = np.asarray(loss, dtype=float)
         if smooth > 1 and len(values) >= smooth:
             values = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
-        steps = np.arange(len(values)) + (smooth - 1 if smooth > 1 and len(loss) >= smooth else 0)
+        steps = np.arange(len(values)) + (
+            smooth - 1 if smooth > 1 and len(loss) >= smooth else 0
+        )
         ax.semilogy(steps, values, color=f"C{index}", label=label)
         ax.plot(steps[-1:], values[-1:], marker="x", color=f"C{index}", markersize=9)
     if baseline is not None:
@@ -68,8 +72,9 @@ def plot_losses(
     return ax.figure
 
 
-
-def _draw_adding_input(ax: plt.Axes, values: np.ndarray, marked: np.ndarray, title: str) -> None:
+def _draw_adding_input(
+    ax: plt.Axes, values: np.ndarray, marked: np.ndarray, title: str
+) -> None:
     """The top panel of the gate figures: the value channel as bars, the marked values in red."""
     steps = np.arange(len(values))
     ax.bar(steps, values, width=1.0, color="lightgrey", label="value x_t")
@@ -78,6 +83,7 @@ def _draw_adding_input(ax: plt.Axes, values: np.ndarray, marked: np.ndarray, tit
     ax.set_ylim(0, 1)
     ax.legend(loc="upper right", fontsize="small", ncol=2)
     ax.set_title(title)
+
 
 def plot_lstm_gates(
     values: Sequence[float],
@@ -94,7 +100,11 @@ def plot_lstm_gates(
     values, markers = np.asarray(values, dtype=float), np.asarray(markers, dtype=float)
     marked = np.flatnonzero(markers > 0.5)
     fig, axes = plt.subplots(
-        len(gates) + 1, 1, figsize=(8, 1.6 + 1.5 * len(gates)), sharex=True, constrained_layout=True
+        len(gates) + 1,
+        1,
+        figsize=(8, 1.6 + 1.5 * len(gates)),
+        sharex=True,
+        constrained_layout=True,
     )
     _draw_adding_input(axes[0], values, marked, title)
     for ax, (name, array) in zip(axes[1:], gates.items()):
@@ -137,11 +147,17 @@ def plot_lstm_unit(
         raise ValueError("traces is empty: give at least one (seq_len,) array to draw")
     for name, trace in traces.items():
         if np.shape(trace) != values.shape:
-            raise ValueError(f"trace {name!r} has shape {np.shape(trace)}, expected {values.shape} like values")
+            raise ValueError(
+                f"trace {name!r} has shape {np.shape(trace)}, expected {values.shape} like values"
+            )
     marked = np.flatnonzero(markers > 0.5)
     steps = np.arange(len(values))
     fig, axes = plt.subplots(
-        len(traces) + 1, 1, figsize=(8, 1.6 + 1.2 * len(traces)), sharex=True, constrained_layout=True
+        len(traces) + 1,
+        1,
+        figsize=(8, 1.6 + 1.2 * len(traces)),
+        sharex=True,
+        constrained_layout=True,
     )
     _draw_adding_input(axes[0], values, marked, title)
     for index, (ax, (name, trace)) in enumerate(zip(axes[1:], traces.items())):

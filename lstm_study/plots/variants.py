@@ -25,22 +25,37 @@ def plot_ablation(
     """
     tasks = list(dict.fromkeys(scores["task"]))
     models = list(dict.fromkeys(scores["model"]))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 0.45 * len(models) + 1.5),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(tasks),
+        figsize=(5 * len(tasks), 0.45 * len(models) + 1.5),
+        sharey=True,
+        squeeze=False,
+    )
     for ax, task in zip(axes[0], tasks):
         part = scores[scores["task"] == task]
         positive = part["score"][part["score"] > 0]
         floor = max(positive.min() / 3, 1e-6) if len(positive) else 1e-6
         ref = part[part["model"] == reference]["score"].clip(lower=floor)
         if len(ref):
-            ax.axvspan(ref.min(), ref.max(), color="C0", alpha=0.15,
-                       label=f"{reference}: range over seeds")
+            ax.axvspan(
+                ref.min(),
+                ref.max(),
+                color="C0",
+                alpha=0.15,
+                label=f"{reference}: range over seeds",
+            )
         for row, model in enumerate(models):
             values = part[part["model"] == model]["score"].clip(lower=floor).to_numpy()
             color = "C0" if model == reference else "C1"
             ax.scatter(values, np.full(len(values), row), color=color, s=22, zorder=3)
             if len(values):
-                ax.plot([values.mean()] * 2, [row - 0.3, row + 0.3], color="black", linewidth=1.5)
+                ax.plot(
+                    [values.mean()] * 2,
+                    [row - 0.3, row + 0.3],
+                    color="black",
+                    linewidth=1.5,
+                )
         if task in baselines:
             ax.axvline(baselines[task], color="grey", linestyle="--", label="baseline")
         ax.set_xscale("log")
@@ -89,10 +104,14 @@ def plot_bias_curves(
     for index, (label, runs) in enumerate(curves.items()):
         values = np.asarray(runs, dtype=float)
         steps = (np.arange(values.shape[1]) + 0.5) * every
-        ax.fill_between(steps, values.min(0), values.max(0), color=f"C{index}", alpha=0.2)
+        ax.fill_between(
+            steps, values.min(0), values.max(0), color=f"C{index}", alpha=0.2
+        )
         ax.semilogy(steps, np.median(values, 0), color=f"C{index}", label=label)
     if baseline is not None:
-        ax.axhline(baseline, color="grey", linestyle="--", label="predicting 1 (MSE ≈ 1/6)")
+        ax.axhline(
+            baseline, color="grey", linestyle="--", label="predicting 1 (MSE ≈ 1/6)"
+        )
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss (MSE, log scale)")
     ax.set_title("Adding problem, T = 100: the forget gate's initial bias")

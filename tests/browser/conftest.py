@@ -43,7 +43,9 @@ class Page:
     index: int
     path: str  # relative to the html root, e.g. "book/03_lstm.html"
     title: str
-    is_notebook: bool  # built from an .ipynb: must offer launch buttons and the .ipynb download
+    is_notebook: (
+        bool  # built from an .ipynb: must offer launch buttons and the .ipynb download
+    )
 
 
 def _missing(reason: str) -> None:
@@ -134,7 +136,9 @@ class _BookHandler(http.server.SimpleHTTPRequestHandler):
         elif MATHJAX and path.endswith(".html"):
             file = Path(self.translate_path(path))
             if file.is_file():
-                body = file.read_bytes().replace(MATHJAX_CDN.encode(), MATHJAX_LOCAL.encode())
+                body = file.read_bytes().replace(
+                    MATHJAX_CDN.encode(), MATHJAX_LOCAL.encode()
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -160,7 +164,9 @@ def base_url(html_root: Path) -> Iterator[str]:
 def mathjax() -> bool:
     """Whether pages get a local MathJax, so the test can check that the math typesets."""
     if MATHJAX and not (Path(MATHJAX) / "es5" / "tex-mml-chtml.js").exists():
-        pytest.fail(f"LSTM_STUDY_MATHJAX={MATHJAX} holds no es5/tex-mml-chtml.js", pytrace=False)
+        pytest.fail(
+            f"LSTM_STUDY_MATHJAX={MATHJAX} holds no es5/tex-mml-chtml.js", pytrace=False
+        )
     return bool(MATHJAX)
 
 
@@ -186,7 +192,9 @@ def browser_binaries() -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def driver(html_root: Path, browser_binaries: tuple[str, str]) -> Iterator[object]:
     """Debian's headless Chromium through its own chromedriver; nothing is ever downloaded."""
-    os.environ["SE_OFFLINE"] = "true"  # selenium-manager must never fetch a browser or a driver
+    os.environ["SE_OFFLINE"] = (
+        "true"  # selenium-manager must never fetch a browser or a driver
+    )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.browser
 # typeset and checked for MathJax errors); without it the TeX source is checked in the page.
 EXPECTED_EXTERNAL = ("https://cdn.jsdelivr.net/npm/mathjax@3/",)
 LSTM_CHAPTER = "book/03_lstm.html"
-MAX_VISIBLE_OUTPUT_LINES = 40  # longer logs belong behind `hide-output`, or printed shorter
+MAX_VISIBLE_OUTPUT_LINES = (
+    40  # longer logs belong behind `hide-output`, or printed shorter
+)
 # Pages with code cells wider than their box (see test_code_fits_its_box); drop a page once it fits.
 WIDE_CODE_REASON = "chapters are being reformatted to 88 columns (issue 18)"
 WIDE_CODE_PAGES = frozenset(
@@ -133,7 +135,9 @@ def _wait_loaded(driver: Any) -> None:
 
 def _screenshot(driver: Any, path: Path) -> None:
     """Save the whole page as a reader at a 1280-pixel-wide window would scroll through it."""
-    height = min(driver.execute_script("return document.documentElement.scrollHeight"), 16000)
+    height = min(
+        driver.execute_script("return document.documentElement.scrollHeight"), 16000
+    )
     width = driver.execute_script("return window.innerWidth")
     # A window as tall as the page: the theme lays out as usual (capturing beyond the viewport
     # instead shifts the sidebars), and the sticky header and sidebars appear once.
@@ -157,11 +161,15 @@ def report(
         driver.get_log("browser")  # drop what earlier pages logged
         driver.get(base_url + page.path)
         _wait_loaded(driver)
-        typeset = driver.execute_async_script(TYPESET_JS) if mathjax else "no MathJax here"
+        typeset = (
+            driver.execute_async_script(TYPESET_JS) if mathjax else "no MathJax here"
+        )
         facts = driver.execute_script(FACTS_JS)
         facts["typeset"] = typeset
         facts["console"] = driver.get_log("browser")
-        _screenshot(driver, screenshot_dir / f"{page.index:02d}-{Path(page.path).stem}.png")
+        _screenshot(
+            driver, screenshot_dir / f"{page.index:02d}-{Path(page.path).stem}.png"
+        )
         _REPORTS[page.path] = facts
     return _REPORTS[page.path]
 
@@ -189,25 +197,37 @@ def test_no_console_errors(page: Any, report: dict[str, Any], mathjax: bool) -> 
 
 def test_favicon_and_logo(page: Any, report: dict[str, Any]) -> None:
     """The page declares the book's favicon, which the server has, and shows the loaded logo."""
-    assert report["icons"], f"{page.path} declares no favicon: the browser asks for /favicon.ico"
+    assert report["icons"], (
+        f"{page.path} declares no favicon: the browser asks for /favicon.ico"
+    )
     for icon in report["icons"]:
         with urllib.request.urlopen(icon, timeout=10) as response:
             kind = response.headers.get_content_type()
-            assert response.status == 200 and kind.startswith("image/"), f"{icon}: {kind}"
+            assert response.status == 200 and kind.startswith("image/"), (
+                f"{icon}: {kind}"
+            )
     assert report["logos"], f"{page.path} shows no logo in its sidebar"
-    broken = [i["src"] for i in report["logos"] if not (i["complete"] and i["naturalWidth"])]
+    broken = [
+        i["src"] for i in report["logos"] if not (i["complete"] and i["naturalWidth"])
+    ]
     assert not broken, f"{page.path}: logo did not load: {broken}"
 
 
 def test_images_loaded_and_described(page: Any, report: dict[str, Any]) -> None:
     """Every image in the article has loaded and has alt text or a figure caption."""
-    broken = [i["src"] for i in report["images"] if not (i["complete"] and i["naturalWidth"] > 0)]
+    broken = [
+        i["src"]
+        for i in report["images"]
+        if not (i["complete"] and i["naturalWidth"] > 0)
+    ]
     assert not broken, f"{page.path}: images that did not load: {broken}"
 
     def described(image: dict[str, Any]) -> bool:
         alt = image["alt"]
         # myst-nb's default alt for a cell's figure is its file name: that describes nothing.
-        alt_is_path = alt == image["src"] or alt.lower().endswith((".png", ".svg", ".jpg", ".jpeg"))
+        alt_is_path = alt == image["src"] or alt.lower().endswith(
+            (".png", ".svg", ".jpg", ".jpeg")
+        )
         return bool(image["caption"]) or (bool(alt) and not alt_is_path)
 
     mute = [i["where"] for i in report["images"] if not described(i)]
@@ -229,16 +249,24 @@ def test_chapter_has_launch_and_download_buttons(
     org_repo = urlsplit(repo_url).path.strip("/")
     branch = config["repository"].get("branch", "main")
     notebook = str(Path(page.path).with_suffix(".ipynb"))
-    assert (repo_root / notebook).exists(), f"launch buttons would open {notebook}, not in the repo"
+    assert (repo_root / notebook).exists(), (
+        f"launch buttons would open {notebook}, not in the repo"
+    )
 
     links = {link["text"]: link["href"] for link in report["launch"]}
-    assert set(links) >= {"Binder", "Colab"}, f"{page.path}: launch buttons {sorted(links)}"
-    assert links["Colab"].endswith(f"/github/{org_repo}/blob/{branch}/{notebook}"), links["Colab"]
+    assert set(links) >= {"Binder", "Colab"}, (
+        f"{page.path}: launch buttons {sorted(links)}"
+    )
+    assert links["Colab"].endswith(f"/github/{org_repo}/blob/{branch}/{notebook}"), (
+        links["Colab"]
+    )
     assert f"/v2/gh/{org_repo}/{branch}?urlpath=" in links["Binder"], links["Binder"]
     assert unquote(links["Binder"]).endswith(f"/{notebook}"), links["Binder"]
 
     ipynb = [d["href"] for d in report["downloads"] if d["href"].endswith(".ipynb")]
-    assert ipynb, f"{page.path}: the download button offers no .ipynb: {report['downloads']}"
+    assert ipynb, (
+        f"{page.path}: the download button offers no .ipynb: {report['downloads']}"
+    )
     with urllib.request.urlopen(ipynb[0], timeout=10) as response:
         downloaded = json.load(response)
     assert downloaded["cells"], f"{ipynb[0]} is not a notebook with cells"
@@ -251,26 +279,42 @@ def test_equations_numbered_and_references_resolve(
     numbered equations have numbers; {eq} links land on them."""
     if report["mathElements"]:
         assert report["mathjaxScript"], f"{page.path} has math but loads no MathJax"
-        assert report["mathTex"] == report["mathElements"], f"{page.path}: math without TeX"
+        assert report["mathTex"] == report["mathElements"], (
+            f"{page.path}: math without TeX"
+        )
         if mathjax:
-            assert report["typeset"] == "typeset", f"{page.path}: MathJax {report['typeset']}"
+            assert report["typeset"] == "typeset", (
+                f"{page.path}: MathJax {report['typeset']}"
+            )
             assert report["mathTypeset"] == report["mathElements"], (
                 f"{page.path}: {report['mathElements'] - report['mathTypeset']} formulas not typeset"
             )
-            assert not report["mathErrors"], f"{page.path}: MathJax errors {report['mathErrors']}"
-    unnumbered = [e["id"] for e in report["equations"] if not e["number"].startswith("(")]
-    assert not unnumbered, f"{page.path}: labelled equations without a number: {unnumbered}"
-    assert not report["unresolved"], f"{page.path}: '???' in the text (an unresolved reference)"
+            assert not report["mathErrors"], (
+                f"{page.path}: MathJax errors {report['mathErrors']}"
+            )
+    unnumbered = [
+        e["id"] for e in report["equations"] if not e["number"].startswith("(")
+    ]
+    assert not unnumbered, (
+        f"{page.path}: labelled equations without a number: {unnumbered}"
+    )
+    assert not report["unresolved"], (
+        f"{page.path}: '???' in the text (an unresolved reference)"
+    )
     for ref in report["equationRefs"]:
         target = urlsplit(ref["href"])
         html = (html_root / target.path.lstrip("/")).read_text(encoding="utf8")
         assert f'id="{target.fragment}"' in html, f"{page.path}: {ref} points nowhere"
-        assert ref["text"].startswith("("), f"{page.path}: equation reference {ref} has no number"
+        assert ref["text"].startswith("("), (
+            f"{page.path}: equation reference {ref} has no number"
+        )
 
 
 def test_no_horizontal_overflow(page: Any, report: dict[str, Any]) -> None:
     """Nothing makes the page, a table or a printed output wider than the article (1280-px window)."""
-    assert report["pageOverflow"] <= 1, f"{page.path} scrolls sideways by {report['pageOverflow']} px"
+    assert report["pageOverflow"] <= 1, (
+        f"{page.path} scrolls sideways by {report['pageOverflow']} px"
+    )
     assert not report["wideTables"], (
         f"{page.path}: tables wider than the {report['articleWidth']} px article: "
         f"{report['wideTables']} (show fewer columns, or round)"
@@ -304,21 +348,28 @@ def test_code_fits_its_box(
     ]
     if page.path in WIDE_CODE_PAGES:
         request.applymarker(pytest.mark.xfail(reason=WIDE_CODE_REASON, strict=False))
-    assert not wide, f"{page.path}: code wider than its box (it scrolls sideways):\n" + "\n".join(
-        wide
+    assert not wide, (
+        f"{page.path}: code wider than its box (it scrolls sideways):\n"
+        + "\n".join(wide)
     )
 
 
 def test_no_walls_of_output(page: Any, report: dict[str, Any]) -> None:
     """No visible cell output runs past a screenful: training logs are hidden or shortened."""
-    walls = [(o["lines"], o["where"]) for o in report["outputs"] if o["lines"] > MAX_VISIBLE_OUTPUT_LINES]
+    walls = [
+        (o["lines"], o["where"])
+        for o in report["outputs"]
+        if o["lines"] > MAX_VISIBLE_OUTPUT_LINES
+    ]
     assert not walls, (
         f"{page.path}: outputs longer than {MAX_VISIBLE_OUTPUT_LINES} lines (lines, from): {walls}; "
         "tag the cell `hide-output` or print less"
     )
 
 
-def test_previous_and_next_links(page: Any, toc: tuple[Any, ...], driver: Any, base_url: str) -> None:
+def test_previous_and_next_links(
+    page: Any, toc: tuple[Any, ...], driver: Any, base_url: str
+) -> None:
     """The footer's previous/next links follow the table of contents, and clicking them works."""
     from selenium.webdriver.common.by import By
 
@@ -326,7 +377,10 @@ def test_previous_and_next_links(page: Any, toc: tuple[Any, ...], driver: Any, b
     here = base_url + page.path
     for selector, neighbour in (
         ("a.left-prev", pages[page.index - 1] if page.index > 0 else None),
-        ("a.right-next", pages[page.index + 1] if page.index + 1 < len(pages) else None),
+        (
+            "a.right-next",
+            pages[page.index + 1] if page.index + 1 < len(pages) else None,
+        ),
     ):
         driver.get(here)
         _wait_loaded(driver)
@@ -335,14 +389,18 @@ def test_previous_and_next_links(page: Any, toc: tuple[Any, ...], driver: Any, b
             assert not links, f"{page.path}: {selector} leads out of the book"
             continue
         assert links, f"{page.path}: no {selector} link (expected {neighbour.path})"
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", links[0])
+        driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center'})", links[0]
+        )
         links[0].click()
         _wait_loaded(driver)
         landed = urlsplit(driver.current_url).path.lstrip("/")
         assert landed == neighbour.path, f"{page.path}: {selector} went to {landed}"
 
 
-def test_search_lists_the_lstm_chapter(toc: tuple[Any, ...], driver: Any, base_url: str) -> None:
+def test_search_lists_the_lstm_chapter(
+    toc: tuple[Any, ...], driver: Any, base_url: str
+) -> None:
     """A reader types "forget gate" into the search box and the LSTM chapter is listed."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -351,7 +409,9 @@ def test_search_lists_the_lstm_chapter(toc: tuple[Any, ...], driver: Any, base_u
     driver.get(base_url + pages[0].path)
     _wait_loaded(driver)
     button = next(
-        b for b in driver.find_elements(By.CSS_SELECTOR, "button.search-button__button") if b.is_displayed()
+        b
+        for b in driver.find_elements(By.CSS_SELECTOR, "button.search-button__button")
+        if b.is_displayed()
     )
     button.click()
     box = driver.find_element(By.CSS_SELECTOR, "#pst-search-dialog input[name=q]")
@@ -360,7 +420,9 @@ def test_search_lists_the_lstm_chapter(toc: tuple[Any, ...], driver: Any, base_u
     summary = ""
     while not ("found" in summary or "did not match" in summary):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"search did not finish: {driver.current_url} {summary!r}")
+            raise TimeoutError(
+                f"search did not finish: {driver.current_url} {summary!r}"
+            )
         time.sleep(0.2)
         summary = driver.execute_script(
             "const s = document.querySelector('#search-results .search-summary');"
@@ -372,5 +434,9 @@ def test_search_lists_the_lstm_chapter(toc: tuple[Any, ...], driver: Any, base_u
         ".map(a => new URL(a.href).pathname.replace(/^\\//, ''))"
     )
     if not any(p.path == LSTM_CHAPTER for p in pages):
-        pytest.skip(f"{LSTM_CHAPTER} is not in the table of contents yet (search ran: {summary.strip()})")
-    assert LSTM_CHAPTER in hits, f"searching 'forget gate' listed {hits}, not {LSTM_CHAPTER}"
+        pytest.skip(
+            f"{LSTM_CHAPTER} is not in the table of contents yet (search ran: {summary.strip()})"
+        )
+    assert LSTM_CHAPTER in hits, (
+        f"searching 'forget gate' listed {hits}, not {LSTM_CHAPTER}"
+    )

@@ -13,8 +13,8 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,7 +38,9 @@ def pdf(
 ) -> Any:
     """Print the built book with scripts/make_pdf.py into a temporary folder; return its reader."""
     if not mathjax:
-        missing("no local MathJax: set LSTM_STUDY_MATHJAX (see .ci/run) to print the book's math")
+        missing(
+            "no local MathJax: set LSTM_STUDY_MATHJAX (see .ci/run) to print the book's math"
+        )
     from pypdf import PdfReader
 
     out = tmp_path_factory.mktemp("pdf") / "book.pdf"
@@ -62,22 +64,37 @@ def test_pdf_has_every_chapter(pdf: Any, toc: tuple[Any, ...]) -> None:
     """More pages than chapters; the contents and a bookmark name every chapter, whose first page
     carries its title."""
     titles = [re.sub(r"\s+\u2014 A Study on LSTM$", "", page.title) for page in toc]
-    assert len(pdf.pages) > len(titles), f"{len(pdf.pages)} pages for {len(titles)} chapters"
+    assert len(pdf.pages) > len(titles), (
+        f"{len(pdf.pages)} pages for {len(titles)} chapters"
+    )
     text = _words(" ".join(page.extract_text() for page in pdf.pages))
     missing = [title for title in titles if _words(title) not in text]
     assert not missing, f"chapter titles not in the PDF's text: {missing}"
     contents = _words(pdf.pages[1].extract_text())
-    assert contents.startswith("Contents"), f"page 2 is not the table of contents: {contents[:80]}"
+    assert contents.startswith("Contents"), (
+        f"page 2 is not the table of contents: {contents[:80]}"
+    )
 
     def flatten(items: list[Any]) -> list[Any]:
-        return [x for item in items for x in (flatten(item) if isinstance(item, list) else [item])]
+        return [
+            x
+            for item in items
+            for x in (flatten(item) if isinstance(item, list) else [item])
+        ]
 
-    marks = {mark.title: pdf.get_destination_page_number(mark) for mark in flatten(pdf.outline)}
+    marks = {
+        mark.title: pdf.get_destination_page_number(mark)
+        for mark in flatten(pdf.outline)
+    }
     for title in titles:
         assert title in marks, f"no bookmark for {title!r}: {sorted(marks)}"
         first_page = _words(pdf.pages[marks[title]].extract_text())
-        heading = re.sub(r"^\d+\.\s+", "", title)  # the page shows "3. Long ..." or "Long ..."
-        assert _words(heading) in first_page, f"{title!r} not on its first page {marks[title] + 1}"
+        heading = re.sub(
+            r"^\d+\.\s+", "", title
+        )  # the page shows "3. Long ..." or "Long ..."
+        assert _words(heading) in first_page, (
+            f"{title!r} not on its first page {marks[title] + 1}"
+        )
 
 
 def test_pdf_has_page_numbers_and_typeset_math(pdf: Any) -> None:
@@ -87,7 +104,9 @@ def test_pdf_has_page_numbers_and_typeset_math(pdf: Any) -> None:
         for number, page in enumerate(pdf.pages, start=1)
         if number > 1 and not re.search(rf"(^|\s){number}\s*$", page.extract_text())
     ]
-    assert not unnumbered, f"pages without their page number in the footer: {unnumbered}"
+    assert not unnumbered, (
+        f"pages without their page number in the footer: {unnumbered}"
+    )
     text = " ".join(page.extract_text() for page in pdf.pages)
     raw = [tex for tex in ("\\(", "\\[", "\\begin{", "$$") if tex in text]
     assert not raw, f"untypeset TeX in the PDF: {raw}"

@@ -33,7 +33,9 @@ def history(dates: list[str], base: float = 100.0, seed: int = 0) -> pd.DataFram
             "Adj Close": close * 0.9,
             "Volume": rng.integers(1_000, 1_000_000, len(dates)).astype("int64"),
         },
-        index=pd.DatetimeIndex(pd.to_datetime(dates), name="Date").astype("datetime64[s]"),
+        index=pd.DatetimeIndex(pd.to_datetime(dates), name="Date").astype(
+            "datetime64[s]"
+        ),
     )
     return frame[HISTORY_COLUMNS]
 
@@ -42,13 +44,19 @@ def empty_history(index: pd.DatetimeIndex | None = None) -> pd.DataFrame:
     """Return yfinance's ``utils.empty_df()``: what a failed ticker contributes."""
     frame = pd.DataFrame(
         index=[] if index is None else index,
-        data={c: np.nan for c in ["Open", "High", "Low", "Close", "Adj Close", "Volume"]},
+        data={
+            c: np.nan for c in ["Open", "High", "Low", "Close", "Adj Close", "Volume"]
+        },
     )
     frame.index.name = "Date"
     return frame
 
 
-def assemble(dfs: dict[str, pd.DataFrame], group_by: str = "column", multi_level_index: bool = True) -> pd.DataFrame:
+def assemble(
+    dfs: dict[str, pd.DataFrame],
+    group_by: str = "column",
+    multi_level_index: bool = True,
+) -> pd.DataFrame:
     """Combine per-ticker frames as ``yfinance.multi._download_impl`` does (1.7)."""
     index = None
     for df in dfs.values():
@@ -57,12 +65,16 @@ def assemble(dfs: dict[str, pd.DataFrame], group_by: str = "column", multi_level
     if index is None:
         index = pd.DatetimeIndex([], dtype="datetime64[s]")
     dfs = {k: df.reindex(index) for k, df in dfs.items()}
-    data = pd.concat(dfs.values(), axis=1, sort=True, keys=dfs.keys(), names=["Ticker", "Price"])
+    data = pd.concat(
+        dfs.values(), axis=1, sort=True, keys=dfs.keys(), names=["Ticker", "Price"]
+    )
     if group_by == "column" and isinstance(data.columns, pd.MultiIndex):
         data.columns = data.columns.swaplevel(0, 1)
         data = data.sort_index(level=0, axis=1)
     if not multi_level_index and len(dfs) == 1:
-        data = data.droplevel(0 if group_by == "ticker" else 1, axis=1).rename_axis(None, axis=1)
+        data = data.droplevel(0 if group_by == "ticker" else 1, axis=1).rename_axis(
+            None, axis=1
+        )
     return data
 
 
@@ -78,7 +90,9 @@ class FakeYahoo:
 
     def __init__(self, prices: pd.DataFrame) -> None:
         self.prices = prices
-        self.calls: list[tuple[list[str], pd.Timestamp | None, pd.Timestamp | None]] = []
+        self.calls: list[
+            tuple[list[str], pd.Timestamp | None, pd.Timestamp | None]
+        ] = []
         self.fail_network = False
 
     def __call__(self, tickers, start, end) -> pd.DataFrame:
@@ -92,7 +106,10 @@ class FakeYahoo:
             if end is not None:
                 rows = rows[rows["Date"] <= end]
             if self.fail_network:
-                log.error("Failed to get ticker '%s' reason: Failed to perform, curl: (6) Could not resolve host", ticker)
+                log.error(
+                    "Failed to get ticker '%s' reason: Failed to perform, curl: (6) Could not resolve host",
+                    ticker,
+                )
                 dfs[ticker] = empty_history()
             elif rows.empty:
                 log.error("$%s: possibly delisted; no price data found", ticker)

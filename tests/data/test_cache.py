@@ -1,7 +1,6 @@
 """The cache reads back exactly what was written, refuses corrupt files, and never half-writes."""
 
 import gzip
-import os
 
 import hypothesis.strategies as st
 import numpy as np
@@ -24,14 +23,29 @@ def test_a_written_frame_reads_back_identical(tmp_path):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.floats(0.01, 1e6, allow_nan=False, allow_subnormal=False), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.floats(0.01, 1e6, allow_nan=False, allow_subnormal=False),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_any_sound_frame_round_trips_bit_for_bit(tmp_path_factory, closes):
     closes = np.array(closes)
-    frame = schema.tidy(pd.DataFrame({
-        "Date": pd.bdate_range("2000-01-03", periods=len(closes)), "Ticker": "X",
-        "Open": closes, "High": closes * 1.5, "Low": closes / 1.5, "Close": closes,
-        "Adj Close": closes / 3.0, "Volume": np.arange(len(closes)),
-    }))
+    frame = schema.tidy(
+        pd.DataFrame(
+            {
+                "Date": pd.bdate_range("2000-01-03", periods=len(closes)),
+                "Ticker": "X",
+                "Open": closes,
+                "High": closes * 1.5,
+                "Low": closes / 1.5,
+                "Close": closes,
+                "Adj Close": closes / 3.0,
+                "Volume": np.arange(len(closes)),
+            }
+        )
+    )
     path = cache.write_prices_file(frame, tmp_path_factory.mktemp("rt") / "X.csv.gz")
     pd.testing.assert_frame_equal(cache.read_prices_file(path), frame, check_exact=True)
 
@@ -55,10 +69,14 @@ def test_an_interrupted_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         cache.write_cache(longer, "MSFT", tmp_path)
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["MSFT.csv.gz"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "MSFT.csv.gz"
+    ]  # no temporary file left
 
 
-def test_a_keyboard_interrupt_during_write_also_leaves_the_old_file(tmp_path, monkeypatch):
+def test_a_keyboard_interrupt_during_write_also_leaves_the_old_file(
+    tmp_path, monkeypatch
+):
     path = cache.write_cache(MSFT, "MSFT", tmp_path)
     before = path.read_bytes()
 
@@ -79,7 +97,15 @@ def test_a_truncated_file_is_reported_with_its_path_and_the_fix(tmp_path):
     assert str(path) in str(error.value) and "delete" in str(error.value)
 
 
-@pytest.mark.parametrize("content", [b"", b"not gzip at all", gzip.compress(b""), gzip.compress(b"\x00\xff\xfe garbage")])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"not gzip at all",
+        gzip.compress(b""),
+        gzip.compress(b"\x00\xff\xfe garbage"),
+    ],
+)
 def test_unreadable_files_are_corrupt(tmp_path, content):
     (tmp_path / "MSFT.csv.gz").write_bytes(content)
     with pytest.raises(CacheCorruptError, match="MSFT.csv.gz"):
@@ -137,7 +163,9 @@ def test_written_files_are_readable_by_others(tmp_path):
     assert path.stat().st_mode & 0o044 == 0o044
 
 
-def test_the_data_dir_defaults_to_the_environment_or_the_user_cache(monkeypatch, tmp_path):
+def test_the_data_dir_defaults_to_the_environment_or_the_user_cache(
+    monkeypatch, tmp_path
+):
     monkeypatch.setenv(cache.ENV_DATA_DIR, str(tmp_path / "mine"))
     assert cache.cache_path("ibm") == tmp_path / "mine" / "IBM.csv.gz"
     monkeypatch.delenv(cache.ENV_DATA_DIR)

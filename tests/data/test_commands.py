@@ -14,11 +14,32 @@ def run(capsys, *argv):
 
 
 def test_fetch_from_the_snapshot_prints_one_line_per_ticker(capsys):
-    code, out, err = run(capsys, "msft", "IBM", "--source", "snapshot", "--start", "2005-01-01", "--end", "2005-12-31")
+    code, out, err = run(
+        capsys,
+        "msft",
+        "IBM",
+        "--source",
+        "snapshot",
+        "--start",
+        "2005-01-01",
+        "--end",
+        "2005-12-31",
+    )
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].split()[:6] == ["MSFT", "252", "rows", "2005-01-03", "to", "2005-12-30"]
-    assert lines[1].startswith("IBM") and lines[1].endswith("from snapshot") and len(lines) == 2
+    assert lines[0].split()[:6] == [
+        "MSFT",
+        "252",
+        "rows",
+        "2005-01-03",
+        "to",
+        "2005-12-30",
+    ]
+    assert (
+        lines[1].startswith("IBM")
+        and lines[1].endswith("from snapshot")
+        and len(lines) == 2
+    )
 
 
 def test_fetch_offline_falls_back_and_says_so_once(capsys):
@@ -31,12 +52,24 @@ def test_fetch_offline_falls_back_and_says_so_once(capsys):
 def test_fetch_from_yahoo_offline_fails_fast_suggesting_the_snapshot(capsys):
     code, out, err = run(capsys, "MSFT", "--source", "yahoo")
     assert code == 1 and out == ""
-    assert err.startswith("lstm-study fetch: error: cannot reach Yahoo") and "--source snapshot" in err
+    assert (
+        err.startswith("lstm-study fetch: error: cannot reach Yahoo")
+        and "--source snapshot" in err
+    )
 
 
 def test_fetch_from_yahoo_fills_the_cache(capsys, fake_yahoo, tmp_path):
     fake_yahoo(make_prices({"MSFT": ("2020-01-01", "2020-03-31")}))
-    code, out, err = run(capsys, "MSFT", "--source", "yahoo", "--data-dir", str(tmp_path), "--start", "2020-02-01")
+    code, out, err = run(
+        capsys,
+        "MSFT",
+        "--source",
+        "yahoo",
+        "--data-dir",
+        str(tmp_path),
+        "--start",
+        "2020-02-01",
+    )
     assert code == 0 and (tmp_path / "MSFT.csv.gz").exists()
     assert "MSFT" in out and "from yahoo" in out and f"cache: {tmp_path}" in out
     code, out, _ = run(capsys, "MSFT", "--source", "cache", "--data-dir", str(tmp_path))

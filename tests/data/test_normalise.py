@@ -27,8 +27,12 @@ def test_the_default_shape_has_price_then_ticker_levels(two_tickers):
     assert tidy["Date"].dtype == "datetime64[ns]"
     assert isinstance(tidy.index, pd.RangeIndex)
     msft = tidy[tidy["Ticker"] == "MSFT"].set_index("Date")
-    np.testing.assert_array_equal(msft["Close"].to_numpy(), two_tickers["MSFT"]["Close"].to_numpy())
-    np.testing.assert_array_equal(msft["Adj Close"].to_numpy(), two_tickers["MSFT"]["Adj Close"].to_numpy())
+    np.testing.assert_array_equal(
+        msft["Close"].to_numpy(), two_tickers["MSFT"]["Close"].to_numpy()
+    )
+    np.testing.assert_array_equal(
+        msft["Adj Close"].to_numpy(), two_tickers["MSFT"]["Adj Close"].to_numpy()
+    )
 
 
 def test_group_by_ticker_and_flat_single_ticker_give_the_same_frame(two_tickers):
@@ -41,7 +45,9 @@ def test_group_by_ticker_and_flat_single_ticker_give_the_same_frame(two_tickers)
     flat = assemble(one, multi_level_index=False)
     assert not isinstance(flat.columns, pd.MultiIndex)
     pd.testing.assert_frame_equal(normalise(flat, ["MSFT"]), single_multi)
-    pd.testing.assert_frame_equal(single_multi, expected[expected["Ticker"] == "MSFT"].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        single_multi, expected[expected["Ticker"] == "MSFT"].reset_index(drop=True)
+    )
 
 
 def test_a_flat_frame_needs_to_know_its_ticker(two_tickers):
@@ -78,7 +84,9 @@ def test_different_trading_calendars_do_not_invent_rows():
 
 def test_a_timezone_aware_index_keeps_the_trading_day():
     frame = history(DATES, seed=5)
-    frame.index = frame.index.tz_localize("America/New_York")  # as Ticker.history returns it
+    frame.index = frame.index.tz_localize(
+        "America/New_York"
+    )  # as Ticker.history returns it
     tidy = normalise(assemble({"MSFT": frame}), ["MSFT"])
     assert tidy["Date"].dt.strftime("%Y-%m-%d").tolist() == DATES
 

@@ -9,15 +9,40 @@ from lstm_study.errors import DataError, DateRangeError, InvalidTickerError
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("MSFT", "MSFT"), ("msft", "MSFT"), (" aapl ", "AAPL"), ("BRK-B", "BRK-B"), ("^GSPC", "^GSPC"),
-     ("EURUSD=X", "EURUSD=X"), ("0700.HK", "0700.HK"), ("BTC-USD", "BTC-USD"), ("BRK.B", "BRK.B")],
+    [
+        ("MSFT", "MSFT"),
+        ("msft", "MSFT"),
+        (" aapl ", "AAPL"),
+        ("BRK-B", "BRK-B"),
+        ("^GSPC", "^GSPC"),
+        ("EURUSD=X", "EURUSD=X"),
+        ("0700.HK", "0700.HK"),
+        ("BTC-USD", "BTC-USD"),
+        ("BRK.B", "BRK.B"),
+    ],
 )
 def test_plausible_symbols_are_accepted_and_upper_cased(given, expected):
     assert query.normalise_ticker(given) == expected
 
 
 @pytest.mark.parametrize(
-    "given", ["", " ", "../x", "..", ".", "a/b", "a\\b", "MS FT", ".hidden", "-X", "A" * 21, "MS\tFT", "x;rm", "é"]
+    "given",
+    [
+        "",
+        " ",
+        "../x",
+        "..",
+        ".",
+        "a/b",
+        "a\\b",
+        "MS FT",
+        ".hidden",
+        "-X",
+        "A" * 21,
+        "MS\tFT",
+        "x;rm",
+        "é",
+    ],
 )
 def test_implausible_symbols_are_rejected_with_the_symbol_named(given):
     with pytest.raises(InvalidTickerError) as error:
@@ -48,7 +73,9 @@ def test_one_bad_ticker_in_a_list_rejects_the_call():
 
 
 def test_date_range_parses_to_naive_midnights():
-    start, end = query.date_range("2003-02-14", pd.Timestamp("2003-02-18 15:30", tz="US/Eastern"))
+    start, end = query.date_range(
+        "2003-02-14", pd.Timestamp("2003-02-18 15:30", tz="US/Eastern")
+    )
     assert start == pd.Timestamp("2003-02-14")
     assert end == pd.Timestamp("2003-02-18") and end.tzinfo is None
     assert query.date_range(None, None) == (None, None)

@@ -29,7 +29,9 @@ def test_the_shipped_file_has_the_recorded_checksum():
 def test_rows_per_ticker_and_span():
     frame = snapshot.load_snapshot(list(ROWS))
     assert frame.groupby("Ticker").size().to_dict() == ROWS
-    assert frame["Date"].min() == pd.Timestamp("2000-03-01") and frame["Date"].max() == pd.Timestamp("2013-03-01")
+    assert frame["Date"].min() == pd.Timestamp("2000-03-01") and frame[
+        "Date"
+    ].max() == pd.Timestamp("2013-03-01")
     schema.validate(frame)
 
 
@@ -43,7 +45,10 @@ def test_known_historical_closes(ticker, day, close, adj_close):
 
 def test_msft_split_halves_close_but_not_adj_close():
     rows = snapshot.load_snapshot("MSFT", "2003-02-14", "2003-02-18").set_index("Date")
-    assert list(rows.index.strftime("%Y-%m-%d")) == ["2003-02-14", "2003-02-18"]  # a weekend and a holiday between
+    assert list(rows.index.strftime("%Y-%m-%d")) == [
+        "2003-02-14",
+        "2003-02-18",
+    ]  # a weekend and a holiday between
     close_ratio = rows["Close"].iloc[1] / rows["Close"].iloc[0]
     adjusted_ratio = rows["Adj Close"].iloc[1] / rows["Adj Close"].iloc[0]
     assert 0.45 < close_ratio < 0.55
@@ -58,7 +63,9 @@ def test_the_snapshot_matches_its_source_exactly():
     raw = pd.read_csv(source)
     raw = raw[raw["Ticker"] != "FB"]
     raw["Date"] = pd.to_datetime(raw["Date"])
-    pd.testing.assert_frame_equal(snapshot.load_snapshot(list(ROWS)), schema.tidy(raw), check_exact=True)
+    pd.testing.assert_frame_equal(
+        snapshot.load_snapshot(list(ROWS)), schema.tidy(raw), check_exact=True
+    )
 
 
 def test_a_ticker_outside_the_snapshot_is_named():

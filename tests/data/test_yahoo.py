@@ -11,14 +11,18 @@ from lstm_study.errors import NetworkError, NoDataError
 
 from .conftest import assemble, empty_history, history, make_prices
 
-PRICES = make_prices({"MSFT": ("2020-01-01", "2020-03-31"), "AAPL": ("2020-01-01", "2020-03-31")})
+PRICES = make_prices(
+    {"MSFT": ("2020-01-01", "2020-03-31"), "AAPL": ("2020-01-01", "2020-03-31")}
+)
 
 
 def test_fetch_returns_tidy_prices_for_the_range(fake_yahoo):
     fake = fake_yahoo(PRICES)
     result = yahoo.fetch(["msft", "AAPL"], "2020-02-03", "2020-02-07")
     assert result.failed == {}
-    assert fake.calls == [(["MSFT", "AAPL"], pd.Timestamp("2020-02-03"), pd.Timestamp("2020-02-07"))]
+    assert fake.calls == [
+        (["MSFT", "AAPL"], pd.Timestamp("2020-02-03"), pd.Timestamp("2020-02-07"))
+    ]
     assert result.prices.groupby("Ticker").size().to_dict() == {"AAPL": 5, "MSFT": 5}
 
 
@@ -47,7 +51,9 @@ def test_a_dead_network_raises_network_error_suggesting_the_snapshot(fake_yahoo)
 def test_an_ambiguous_failure_is_a_network_error_when_yahoo_is_unreachable(monkeypatch):
     # Offline, yfinance may log only "possibly delisted; no timezone found": the probe decides.
     def silent_failure(tickers, start, end):
-        logging.getLogger("yfinance").error("$MSFT: possibly delisted; no timezone found")
+        logging.getLogger("yfinance").error(
+            "$MSFT: possibly delisted; no timezone found"
+        )
         return assemble({"MSFT": empty_history()})
 
     monkeypatch.setattr(yahoo, "download", silent_failure)
@@ -76,9 +82,20 @@ def test_download_calls_yfinance_with_explicit_unadjusted_daily_settings(monkeyp
 
     monkeypatch.setattr(yfinance, "download", recorder)
     yahoo.download(["MSFT"], pd.Timestamp("2020-01-01"), pd.Timestamp("2020-01-31"))
-    assert seen["auto_adjust"] is False and seen["progress"] is False and seen["multi_level_index"] is True
-    assert seen["interval"] == "1d" and seen["actions"] is False and seen["group_by"] == "column"
-    assert (seen["start"], seen["end"]) == ("2020-01-01", "2020-02-01")  # yfinance's end is exclusive
+    assert (
+        seen["auto_adjust"] is False
+        and seen["progress"] is False
+        and seen["multi_level_index"] is True
+    )
+    assert (
+        seen["interval"] == "1d"
+        and seen["actions"] is False
+        and seen["group_by"] == "column"
+    )
+    assert (seen["start"], seen["end"]) == (
+        "2020-01-01",
+        "2020-02-01",
+    )  # yfinance's end is exclusive
     seen.clear()
     yahoo.download(["MSFT"], None, None)
     assert seen["period"] == "max" and "start" not in seen and "end" not in seen

@@ -14,8 +14,14 @@ from lstm_study.experiments import ablation
 from lstm_study.models import count_parameters
 from lstm_study.nn import LSTM
 
-QUICK = ablation.Settings(adding_steps=2, adding_test=20, reber_steps=2, reber_test_streams=2,
-                          reber_test_length=60, curve_every=1)
+QUICK = ablation.Settings(
+    adding_steps=2,
+    adding_test=20,
+    reber_steps=2,
+    reber_test_streams=2,
+    reber_test_length=60,
+    curve_every=1,
+)
 
 
 @pytest.mark.parametrize("task", ablation.TASKS)
@@ -49,7 +55,9 @@ def test_runs_are_reproducible_functions_of_model_and_seed():
     first = ablation.run_adding("GRU", 3, QUICK)
     assert first == ablation.run_adding("GRU", 3, QUICK)
     reber = ablation.run_reber("no_forget_gate", 1, QUICK, keep_cell=True)
-    assert len(reber["cell_size"]) == QUICK.reber_test_length and 0 <= reber["score"] <= 1
+    assert (
+        len(reber["cell_size"]) == QUICK.reber_test_length and 0 <= reber["score"] <= 1
+    )
 
 
 def test_bad_model_or_task_is_refused():
@@ -62,11 +70,24 @@ def test_bad_model_or_task_is_refused():
 def test_the_command_writes_every_run(tmp_path, monkeypatch):
     monkeypatch.setattr(ablation, "Settings", lambda: QUICK)
     out = tmp_path / "results.json"
-    arguments = ["ablate", "--json", str(out), "--seeds", "2", "--models", "standard", "GRU"]
+    arguments = [
+        "ablate",
+        "--json",
+        str(out),
+        "--seeds",
+        "2",
+        "--models",
+        "standard",
+        "GRU",
+    ]
     assert cli.main(arguments) == 0
     results = json.loads(out.read_text())
-    assert len(results["runs"]) == 2 * 2 * 2 + 2 * 2  # tasks x models x seeds, + two other biases
-    assert {"cpu", "torch", "threads"} <= set(results["machine"]) and results["finished"]
+    assert (
+        len(results["runs"]) == 2 * 2 * 2 + 2 * 2
+    )  # tasks x models x seeds, + two other biases
+    assert {"cpu", "torch", "threads"} <= set(results["machine"]) and results[
+        "finished"
+    ]
 
 
 def test_the_command_refuses_a_folder_before_any_work(tmp_path, capsys):
@@ -82,5 +103,9 @@ def test_the_committed_sweep_is_complete():
         assert set(scores) == set(ablation.MODELS)
         assert all(len(values) == len(results["seeds"]) for values in scores.values())
         assert all(not math.isnan(v) for values in scores.values() for v in values)
-    biases = {run["forget_bias"] for run in results["runs"] if run["task"] in ("bias", "adding")}
+    biases = {
+        run["forget_bias"]
+        for run in results["runs"]
+        if run["task"] in ("bias", "adding")
+    }
     assert {0.0, 1.0, 3.0} <= biases

@@ -10,7 +10,9 @@ from lstm_study.forecast.backtest import BacktestConfig
 from lstm_study.forecast.model import TrainConfig
 
 
-def price_table(n: int = 400, seed: int = 0, *, volume: bool = True, start: str = "2010-01-04") -> pd.DataFrame:
+def price_table(
+    n: int = 400, seed: int = 0, *, volume: bool = True, start: str = "2010-01-04"
+) -> pd.DataFrame:
     """Return a random-walk price table with Date, Close, Adj Close (and Volume) columns."""
     rng = np.random.default_rng(seed)
     dates = pd.bdate_range(start, periods=n)
@@ -24,8 +26,15 @@ def price_table(n: int = 400, seed: int = 0, *, volume: bool = True, start: str 
 def tiny_config(**changes) -> BacktestConfig:
     """A walk-forward small enough to run in well under a second."""
     settings = dict(
-        lookback=3, test_days=12, retrain_every=5, validation_days=8, min_train_days=20, seeds=1,
-        recent_drift_days=10, device="cpu", train=TrainConfig(hidden_size=2, epochs=1, batch_size=64),
+        lookback=3,
+        test_days=12,
+        retrain_every=5,
+        validation_days=8,
+        min_train_days=20,
+        seeds=1,
+        recent_drift_days=10,
+        device="cpu",
+        train=TrainConfig(hidden_size=2, epochs=1, batch_size=64),
     )
     settings.update(changes)
     return BacktestConfig(**settings)

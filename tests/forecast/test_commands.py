@@ -14,13 +14,34 @@ FAST = ["--lookback", "3", "--retrain-every", "100", "--seeds", "1", "--epochs",
 
 
 def backtest(tmp_path, *args: str) -> int:
-    return main(["backtest", *args, "--json", str(tmp_path / "o.json"), "--predictions", str(tmp_path / "o.csv")])
+    return main(
+        [
+            "backtest",
+            *args,
+            "--json",
+            str(tmp_path / "o.json"),
+            "--predictions",
+            str(tmp_path / "o.csv"),
+        ]
+    )
 
 
 def test_a_users_csv_backtests_and_writes_both_files(tmp_path, capsys):
     path = tmp_path / "p.csv"
     price_table(500, volume=False).drop(columns="Adj Close").to_csv(path, index=False)
-    assert backtest(tmp_path, "--csv", str(path), "--test-start", "2011-09-01", "--device", "cpu", *FAST) == 0
+    assert (
+        backtest(
+            tmp_path,
+            "--csv",
+            str(path),
+            "--test-start",
+            "2011-09-01",
+            "--device",
+            "cpu",
+            *FAST,
+        )
+        == 0
+    )
     info = json.loads((tmp_path / "o.json").read_text())
     assert info["price_column"] == "Close" and info["test_start"] == "2011-09-01"
     out = capsys.readouterr()
@@ -37,17 +58,43 @@ def write(tmp_path, frame) -> str:
     ("make", "message"),
     [
         (lambda tmp: str(tmp / "missing.csv"), "CSV file not found"),
-        (lambda tmp: (tmp / "b.csv").write_bytes(b"\xff\xfe\x00garbage\x00") and str(tmp / "b.csv"), "cannot read"),
-        (lambda tmp: write(tmp, price_table(50).drop(columns=["Close", "Adj Close"])), "no 'Close' column"),
+        (
+            lambda tmp: (tmp / "b.csv").write_bytes(b"\xff\xfe\x00garbage\x00")
+            and str(tmp / "b.csv"),
+            "cannot read",
+        ),
+        (
+            lambda tmp: write(
+                tmp, price_table(50).drop(columns=["Close", "Adj Close"])
+            ),
+            "no 'Close' column",
+        ),
         (lambda tmp: write(tmp, price_table(50).iloc[::-1]), "not in increasing order"),
         (lambda tmp: write(tmp, price_table(50).iloc[[0, 1, 1, 2]]), "duplicate date"),
-        (lambda tmp: write(tmp, price_table(50).assign(**{"Adj Close": np.nan})), "missing \\(NaN\\)"),
+        (
+            lambda tmp: write(tmp, price_table(50).assign(**{"Adj Close": np.nan})),
+            "missing \\(NaN\\)",
+        ),
         (lambda tmp: write(tmp, price_table(50)), "needs .* at least"),
         (lambda tmp: str(tmp), "is a folder"),
-        (lambda tmp: price_table(50).to_csv(tmp / "s.csv", sep=";", index=False) or str(tmp / "s.csv"), "separated by ';'"),
-        (lambda tmp: write(tmp, price_table(50).assign(Date=lambda f: f["Date"].dt.strftime("%d/%m/%Y"))),
-         "row 0 holds '04/01/2010'.*YYYY-MM-DD"),
-        (lambda tmp: write(tmp, price_table(50).assign(Ticker=["A", "B"] * 25)), "several tickers .*--ticker"),
+        (
+            lambda tmp: price_table(50).to_csv(tmp / "s.csv", sep=";", index=False)
+            or str(tmp / "s.csv"),
+            "separated by ';'",
+        ),
+        (
+            lambda tmp: write(
+                tmp,
+                price_table(50).assign(
+                    Date=lambda f: f["Date"].dt.strftime("%d/%m/%Y")
+                ),
+            ),
+            "row 0 holds '04/01/2010'.*YYYY-MM-DD",
+        ),
+        (
+            lambda tmp: write(tmp, price_table(50).assign(Ticker=["A", "B"] * 25)),
+            "several tickers .*--ticker",
+        ),
     ],
 )
 def test_bad_csv_input_exits_1_with_a_clear_message(tmp_path, capsys, make, message):
@@ -70,18 +117,49 @@ def test_usage_errors_exit_2(tmp_path):
     assert backtest(tmp_path) == 1  # neither --ticker nor --csv
 
 
-def test_a_yahoo_style_csv_with_daylight_saving_offsets_and_lowercase_names_is_read(tmp_path):
-    frame = price_table(500).rename(columns={"Date": "date", "Adj Close": "adj_close", "Close": "close"})
-    frame["date"] = frame["date"].dt.tz_localize("America/New_York")  # -05:00 in winter, -04:00 in summer
+def test_a_yahoo_style_csv_with_daylight_saving_offsets_and_lowercase_names_is_read(
+    tmp_path,
+):
+    frame = price_table(500).rename(
+        columns={"Date": "date", "Adj Close": "adj_close", "Close": "close"}
+    )
+    frame["date"] = frame["date"].dt.tz_localize(
+        "America/New_York"
+    )  # -05:00 in winter, -04:00 in summer
     path = write(tmp_path, frame)
-    assert backtest(tmp_path, "--csv", path, "--test-start", "2011-09-01", "--device", "cpu", *FAST) == 0
+    assert (
+        backtest(
+            tmp_path,
+            "--csv",
+            path,
+            "--test-start",
+            "2011-09-01",
+            "--device",
+            "cpu",
+            *FAST,
+        )
+        == 0
+    )
     info = json.loads((tmp_path / "o.json").read_text())
     assert info["price_column"] == "Adj Close" and info["test_start"] == "2011-09-01"
 
 
 def test_the_snapshot_ticker_is_case_insensitive(tmp_path):
-    assert backtest(tmp_path, "--ticker", "msft", "--source", "snapshot", "--test-start", "2013-02-01",
-                    "--device", "cpu", *FAST) == 0
+    assert (
+        backtest(
+            tmp_path,
+            "--ticker",
+            "msft",
+            "--source",
+            "snapshot",
+            "--test-start",
+            "2013-02-01",
+            "--device",
+            "cpu",
+            *FAST,
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "o.json").read_text())["ticker"] == "MSFT"
 
 
@@ -110,23 +188,51 @@ def offline(monkeypatch, tmp_path):
 QUICK = ["--seeds", "1", "--epochs", "1", "--device", "cpu"]
 
 
-def test_forecast_writes_the_documented_json_and_the_fan_chart(tmp_path, capsys, offline):
+def test_forecast_writes_the_documented_json_and_the_fan_chart(
+    tmp_path, capsys, offline
+):
     out, plot = tmp_path / "f.json", tmp_path / "f.png"
-    argv = ["forecast", "--ticker", "MSFT", "--horizon", "3", *QUICK, "--json", str(out), "--plot", str(plot)]
+    argv = [
+        "forecast",
+        "--ticker",
+        "MSFT",
+        "--horizon",
+        "3",
+        *QUICK,
+        "--json",
+        str(out),
+        "--plot",
+        str(plot),
+    ]
     assert main(argv) == 0
     info = json.loads(out.read_text())
-    assert info["ticker"] == "MSFT" and info["last_date"] == "2013-03-01" and info["horizon"] == 3
+    assert (
+        info["ticker"] == "MSFT"
+        and info["last_date"] == "2013-03-01"
+        and info["horizon"] == 3
+    )
     assert info["levels"] == [80, 95] and info["price_column"] == "Adj Close"
     from lstm_study.data import load_prices
 
     msft = load_prices("MSFT", source="snapshot")
     assert info["last_close"] == pytest.approx(msft["Adj Close"].iloc[-1], rel=1e-12)
-    assert [row["date"] for row in info["forecasts"]] == ["2013-03-04", "2013-03-05", "2013-03-06"]
+    assert [row["date"] for row in info["forecasts"]] == [
+        "2013-03-04",
+        "2013-03-05",
+        "2013-03-06",
+    ]
     for row in info["forecasts"]:
         for level in ("80", "95"):
             for model in ("lstm", "random_walk"):
-                assert row[f"{model}_lower_{level}"] < row[model] < row[f"{model}_upper_{level}"]
-        assert row["lstm_lower_95"] < row["lstm_lower_80"] and row["lstm_upper_80"] < row["lstm_upper_95"]
+                assert (
+                    row[f"{model}_lower_{level}"]
+                    < row[model]
+                    < row[f"{model}_upper_{level}"]
+                )
+        assert (
+            row["lstm_lower_95"] < row["lstm_lower_80"]
+            and row["lstm_upper_80"] < row["lstm_upper_95"]
+        )
         assert row["random_walk"] == pytest.approx(info["last_close"])
     assert info["backtest"]["n_test"] == 252
     steps = info["backtest"]["by_step"]
@@ -134,34 +240,70 @@ def test_forecast_writes_the_documented_json_and_the_fan_chart(tmp_path, capsys,
     assert {"rmse_ratio_vs_random_walk", "coverage_80", "coverage_95"} <= set(steps[0])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     captured = capsys.readouterr()
-    assert "Yahoo Finance is unreachable" in captured.err  # auto fell back to the snapshot, and said so
+    assert (
+        "Yahoo Finance is unreachable" in captured.err
+    )  # auto fell back to the snapshot, and said so
     assert "holidays are not skipped" in captured.out
 
 
-def test_an_unknown_ticker_offline_is_one_line_naming_the_network_and_the_way_offline(tmp_path, capsys, offline):
-    for command in (["forecast"], ["backtest", "--predictions", str(tmp_path / "o.csv")]):
-        assert main([*command, "--ticker", "ZZZZ", "--json", str(tmp_path / "o.json")]) == 1
+def test_an_unknown_ticker_offline_is_one_line_naming_the_network_and_the_way_offline(
+    tmp_path, capsys, offline
+):
+    for command in (
+        ["forecast"],
+        ["backtest", "--predictions", str(tmp_path / "o.csv")],
+    ):
+        assert (
+            main([*command, "--ticker", "ZZZZ", "--json", str(tmp_path / "o.json")])
+            == 1
+        )
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1
-        assert "cannot be reached" in err and "network" in err and "--source snapshot" in err, err
+        assert (
+            "cannot be reached" in err
+            and "network" in err
+            and "--source snapshot" in err
+        ), err
     assert not list(tmp_path.glob("o.*"))
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--horizon", "0"], "horizon must be a whole number of trading days from 1 to 20"),
+        (
+            ["--horizon", "0"],
+            "horizon must be a whole number of trading days from 1 to 20",
+        ),
         (["--horizon", "21"], "from 1 to 20, got 21"),
         (["--levels", "80", "100"], r"level 100 is outside \(0, 100\)"),
         (["--levels", "0"], r"level 0 is outside"),
         (["--plot", "f.jpeg2000"], r"\.png, \.pdf or \.svg"),
     ],
 )
-def test_bad_forecast_input_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch, extra, message):
+def test_bad_forecast_input_is_one_line_and_leaves_nothing(
+    tmp_path, capsys, monkeypatch, extra, message
+):
     monkeypatch.chdir(tmp_path)
-    assert main(["forecast", "--ticker", "MSFT", "--source", "snapshot", *extra, "--json", "f.json"]) == 1
+    assert (
+        main(
+            [
+                "forecast",
+                "--ticker",
+                "MSFT",
+                "--source",
+                "snapshot",
+                *extra,
+                "--json",
+                "f.json",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
-    assert err.startswith("lstm-study forecast: error: ") and len(err.strip().splitlines()) == 1
+    assert (
+        err.startswith("lstm-study forecast: error: ")
+        and len(err.strip().splitlines()) == 1
+    )
     assert __import__("re").search(message, err), err
     assert list(tmp_path.iterdir()) == []
 
@@ -169,10 +311,28 @@ def test_bad_forecast_input_is_one_line_and_leaves_nothing(tmp_path, capsys, mon
 def test_backtest_by_horizon_reports_every_step(tmp_path, capsys):
     path = tmp_path / "p.csv"
     price_table(500).to_csv(path, index=False)
-    assert backtest(tmp_path, "--csv", str(path), "--test-start", "2011-09-01", "--device", "cpu",
-                    "--horizon", "4", "--levels", "50", "90", *FAST) == 0
+    assert (
+        backtest(
+            tmp_path,
+            "--csv",
+            str(path),
+            "--test-start",
+            "2011-09-01",
+            "--device",
+            "cpu",
+            "--horizon",
+            "4",
+            "--levels",
+            "50",
+            "90",
+            *FAST,
+        )
+        == 0
+    )
     info = json.loads((tmp_path / "o.json").read_text())
     assert info["horizon"] == 4 and info["levels"] == [50, 90]
     assert [row["step"] for row in info["by_step"]] == [1, 2, 3, 4]
-    assert {"coverage_50", "width_90", "dm_p_value", "random_walk_coverage_90"} <= set(info["by_step"][0])
+    assert {"coverage_50", "width_90", "dm_p_value", "random_walk_coverage_90"} <= set(
+        info["by_step"][0]
+    )
     assert "by step" in capsys.readouterr().out

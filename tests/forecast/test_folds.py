@@ -25,8 +25,17 @@ def test_folds_tile_the_test_period_and_keep_every_target_in_its_block(
 ):
     test_start = first_day + train + validation
     n = test_start + test
-    folds = list(walk_forward_folds(first_day, test_start, n, retrain_every=retrain_every,
-                                    validation_days=validation, horizon=horizon, future=future))
+    folds = list(
+        walk_forward_folds(
+            first_day,
+            test_start,
+            n,
+            retrain_every=retrain_every,
+            validation_days=validation,
+            horizon=horizon,
+            future=future,
+        )
+    )
     tested = [day for fold in folds if not fold.future for day in fold.test]
     assert tested == list(range(test_start, n))  # every test day once, in order
     assert [fold.index for fold in folds] == list(range(len(folds)))
@@ -48,4 +57,6 @@ def test_impossible_blocks_are_refused():
     with pytest.raises(ConfigError, match="no training days"):
         list(walk_forward_folds(30, 40, 60, retrain_every=5, validation_days=20))
     with pytest.raises(ConfigError, match="at least the horizon"):
-        list(walk_forward_folds(0, 40, 60, retrain_every=5, validation_days=3, horizon=5))
+        list(
+            walk_forward_folds(0, 40, 60, retrain_every=5, validation_days=3, horizon=5)
+        )

@@ -26,8 +26,16 @@ TINY = TrainConfig(hidden_size=2, epochs=1, batch_size=64)
 def problem_and_fold(target: str = "log-return", horizon: int = 3):
     series = prepare_prices(price_table(120))
     problem = make_problem(series, tiny_config(target=target, horizon=horizon))
-    fold = next(walk_forward_folds(problem.first_day, 108, 120, retrain_every=5, validation_days=8,
-                                   horizon=horizon))
+    fold = next(
+        walk_forward_folds(
+            problem.first_day,
+            108,
+            120,
+            retrain_every=5,
+            validation_days=8,
+            horizon=horizon,
+        )
+    )
     return problem, fold
 
 
@@ -35,7 +43,9 @@ def problem_and_fold(target: str = "log-return", horizon: int = 3):
 @pytest.mark.parametrize("strategy", ["direct", "recursive"])
 def test_every_forecaster_fits_and_predicts_members_by_days_by_steps(target, strategy):
     problem, fold = problem_and_fold(target)
-    models = standard_forecasters(TINY, seeds=2, device="cpu", strategy=strategy, recent_drift_days=10)
+    models = standard_forecasters(
+        TINY, seeds=2, device="cpu", strategy=strategy, recent_drift_days=10
+    )
     assert list(models) == ["lstm", "random_walk", "drift", "recent_drift"]
     days = np.array(fold.test)
     for name, model in models.items():
@@ -54,10 +64,14 @@ def test_the_baselines_carry_their_one_step_return_over_every_step():
     np.testing.assert_array_equal(RandomWalk().predict(problem, days), 0.0)
     for model in (Drift(), Drift(10)):
         out = model.fit(problem, fold).predict(problem, days)[0]
-        np.testing.assert_allclose(out, np.repeat(expected[model.name][:, None], 4, axis=1))
+        np.testing.assert_allclose(
+            out, np.repeat(expected[model.name][:, None], 4, axis=1)
+        )
     price_problem, _ = problem_and_fold("price", horizon=4)
     walk = RandomWalk().predict(price_problem, days)[0]
-    np.testing.assert_array_equal(walk, np.repeat(price_problem.series.price[days - 1][:, None], 4, axis=1))
+    np.testing.assert_array_equal(
+        walk, np.repeat(price_problem.series.price[days - 1][:, None], 4, axis=1)
+    )
 
 
 def test_the_protocol_is_what_the_loop_needs():
@@ -79,8 +93,16 @@ def test_horizon_one_is_the_one_step_backtest_and_longer_horizons_keep_it(prices
     np.testing.assert_array_equal(five.baselines["drift"], one.baselines["drift"])
     assert five.step_actual.shape == (12, 5)
     # the data end before the last days' later steps: unknown, not invented
-    assert np.isnan(five.step_actual[-1, 1:]).all() and np.isfinite(five.step_actual[:-4]).all()
+    assert (
+        np.isnan(five.step_actual[-1, 1:]).all()
+        and np.isfinite(five.step_actual[:-4]).all()
+    )
     table = five.by_step()
     assert list(table.index) == [1, 2, 3, 4, 5]
     assert list(table["n"]) == [12, 11, 10, 9, 8]
-    assert {"rmse_ratio_vs_random_walk", "dm_p_value", "coverage_80", "coverage_95"} <= set(table.columns)
+    assert {
+        "rmse_ratio_vs_random_walk",
+        "dm_p_value",
+        "coverage_80",
+        "coverage_95",
+    } <= set(table.columns)

@@ -19,7 +19,9 @@ def test_quantiles_of_past_errors_cover_new_errors_at_their_level():
     bounds = intervals(np.zeros_like(new), error_quantiles(past, [80, 95]))
     for level, expected in ((80, 0.80), (95, 0.95)):
         for step in range(2):
-            achieved = coverage(new[:, step], bounds[level][0][:, step], bounds[level][1][:, step])
+            achieved = coverage(
+                new[:, step], bounds[level][0][:, step], bounds[level][1][:, step]
+            )
             assert abs(achieved - expected) < 0.03
 
 
@@ -33,13 +35,22 @@ def simulated_random_walk(n: int, seed: int = 5) -> pd.DataFrame:
     """Prices whose log follows a Gaussian random walk: the random walk's forecast is the best one."""
     rng = np.random.default_rng(seed)
     price = 40 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    return pd.DataFrame({"Date": pd.bdate_range("2001-01-01", periods=n), "Adj Close": price})
+    return pd.DataFrame(
+        {"Date": pd.bdate_range("2001-01-01", periods=n), "Adj Close": price}
+    )
 
 
 def test_the_backtest_intervals_cover_about_their_level_on_a_simulated_random_walk():
     config = BacktestConfig(
-        lookback=3, test_days=600, retrain_every=150, validation_days=150, min_train_days=60,
-        seeds=1, device="cpu", horizon=3, train=TrainConfig(hidden_size=2, epochs=1),
+        lookback=3,
+        test_days=600,
+        retrain_every=150,
+        validation_days=150,
+        min_train_days=60,
+        seeds=1,
+        device="cpu",
+        horizon=3,
+        train=TrainConfig(hidden_size=2, epochs=1),
     )
     result = walk_forward(simulated_random_walk(900), config, progress=False)
     table = result.by_step()
@@ -61,5 +72,7 @@ def test_bad_levels_are_refused(levels):
 
 @pytest.mark.parametrize("horizon", [0, 21, 2.5, True])
 def test_bad_horizons_are_refused(horizon):
-    with pytest.raises(ConfigError, match="horizon must be a whole number of trading days from 1 to 20"):
+    with pytest.raises(
+        ConfigError, match="horizon must be a whole number of trading days from 1 to 20"
+    ):
         BacktestConfig(horizon=horizon)

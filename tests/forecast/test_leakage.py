@@ -22,15 +22,24 @@ from tests.forecast.conftest import price_table, tiny_config
 TEST_DAYS = tiny_config().test_days
 # tiny_config needs 23 days of features and lookback, 20 training and 8 validation days before the test.
 SHORTEST = 23 + 20 + 8 + TEST_DAYS
-PROPERTY = settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
-def perturbed_after(frame: pd.DataFrame, cut: int, seed: int, bad_volume: bool) -> pd.DataFrame:
+def perturbed_after(
+    frame: pd.DataFrame, cut: int, seed: int, bad_volume: bool
+) -> pd.DataFrame:
     """Return a copy whose prices and volumes after row ``cut`` are replaced by other random values."""
     rng = np.random.default_rng(seed)
     changed = frame.copy().astype({"Volume": float})
     tail = len(frame) - cut - 1
-    changed.loc[cut + 1 :, "Adj Close"] = changed["Adj Close"].iloc[cut] * np.exp(np.cumsum(rng.normal(0, 0.05, tail)))
+    changed.loc[cut + 1 :, "Adj Close"] = changed["Adj Close"].iloc[cut] * np.exp(
+        np.cumsum(rng.normal(0, 0.05, tail))
+    )
     volume = rng.uniform(1e5, 1e7, tail)
     if bad_volume:
         volume[rng.integers(tail)] = rng.choice([0.0, np.nan])
@@ -39,7 +48,9 @@ def perturbed_after(frame: pd.DataFrame, cut: int, seed: int, bad_volume: bool) 
 
 
 def test_the_shortest_series_fits_the_tiny_configuration():
-    walk_forward(price_table(SHORTEST), tiny_config(), progress=False)  # raises if SHORTEST is too short
+    walk_forward(
+        price_table(SHORTEST), tiny_config(), progress=False
+    )  # raises if SHORTEST is too short
 
 
 @PROPERTY
@@ -62,20 +73,31 @@ def test_data_after_t_changes_no_forecast_or_feature_dated_at_or_before_t(
     features = make_features(prepare_prices(frame), target)
     features_changed = make_features(prepare_prices(changed), target)
     pd.testing.assert_frame_equal(features.loc[:t], features_changed.loc[:t])
-    assert not features.iloc[cut + 1 :].equals(features_changed.iloc[cut + 1 :])  # the change is real
+    assert not features.iloc[cut + 1 :].equals(
+        features_changed.iloc[cut + 1 :]
+    )  # the change is real
 
     config = tiny_config(target=target)
     before = walk_forward(frame, config, progress=False)
     after = walk_forward(changed, config, progress=False)
     pd.testing.assert_index_equal(before.dates, after.dates)
-    made_by_t = before.dates <= frame["Date"][cut + 1]  # forecasts dated up to t + 1 are made at t's close
+    made_by_t = (
+        before.dates <= frame["Date"][cut + 1]
+    )  # forecasts dated up to t + 1 are made at t's close
     assert made_by_t.sum() == max(0, TEST_DAYS - cut_from_end + 1)
     for name, forecast in before.forecasts.items():
-        np.testing.assert_array_equal(forecast[made_by_t], after.forecasts[name][made_by_t], err_msg=name)
-    np.testing.assert_array_equal(before.seed_forecasts[:, made_by_t], after.seed_forecasts[:, made_by_t])
+        np.testing.assert_array_equal(
+            forecast[made_by_t], after.forecasts[name][made_by_t], err_msg=name
+        )
+    np.testing.assert_array_equal(
+        before.seed_forecasts[:, made_by_t], after.seed_forecasts[:, made_by_t]
+    )
     if cut_from_end >= 2:  # a forecast made after t does see the change
         later = before.dates > frame["Date"][cut + 1]
-        assert not np.array_equal(before.forecasts["recent_drift"][later], after.forecasts["recent_drift"][later])
+        assert not np.array_equal(
+            before.forecasts["recent_drift"][later],
+            after.forecasts["recent_drift"][later],
+        )
 
 
 @PROPERTY
@@ -90,11 +112,19 @@ def test_the_scaler_sees_training_rows_only(series_seed, retrain_every):
 
     FoldScaler.fit = spying_fit
     try:
-        result = walk_forward(price_table(80, series_seed), tiny_config(retrain_every=retrain_every), progress=False)
+        result = walk_forward(
+            price_table(80, series_seed),
+            tiny_config(retrain_every=retrain_every),
+            progress=False,
+        )
     finally:
         FoldScaler.fit = original_fit
-    assert forecasters.FoldScaler is FoldScaler  # the LSTM forecaster fits the class we spied on
-    assert len(seen) == 2 * len(result.folds)  # a feature scaler and a target scaler per fold
+    assert (
+        forecasters.FoldScaler is FoldScaler
+    )  # the LSTM forecaster fits the class we spied on
+    assert len(seen) == 2 * len(
+        result.folds
+    )  # a feature scaler and a target scaler per fold
     for fold, (x_rows, y_rows) in zip(result.folds, zip(seen[::2], seen[1::2])):
         for rows in (x_rows, y_rows):
             assert rows.max() < fold.validation_start < fold.test_start

@@ -17,9 +17,13 @@ def test_point_metrics_on_known_values():
     assert metrics.rmse(actual, forecast) == pytest.approx(np.sqrt(3 / 4))
     assert metrics.naive_scale(np.array([1.0, 3.0, 2.0])) == pytest.approx(1.5)
     assert metrics.mase(actual, forecast, 1.5) == pytest.approx(0.5)
-    assert metrics.rmse_ratio(actual, forecast, np.zeros(4)) == pytest.approx(np.sqrt(3 / 4) / np.sqrt(6.25 / 4))
+    assert metrics.rmse_ratio(actual, forecast, np.zeros(4)) == pytest.approx(
+        np.sqrt(3 / 4) / np.sqrt(6.25 / 4)
+    )
     # signs: (0 vs +) wrong, (- vs -) right, (+ vs +) right, (- vs +) wrong
-    assert metrics.directional_accuracy(actual, forecast + 1e-9 * (forecast == 0) * -1) == pytest.approx(0.5)
+    assert metrics.directional_accuracy(
+        actual, forecast + 1e-9 * (forecast == 0) * -1
+    ) == pytest.approx(0.5)
     assert np.isnan(metrics.directional_accuracy(actual, np.zeros(4)))
     assert metrics.up_share(actual) == 0.75
     with pytest.raises(ShapeError):
@@ -30,7 +34,9 @@ def test_directional_accuracy_of_prices_is_measured_from_yesterday():
     yesterday = np.array([10.0, 10.0, 10.0])
     actual = np.array([11.0, 9.0, 12.0])
     forecast = np.array([10.5, 10.5, 9.5])  # up (right), up (wrong), down (wrong)
-    assert metrics.directional_accuracy(actual, forecast, yesterday) == pytest.approx(1 / 3)
+    assert metrics.directional_accuracy(actual, forecast, yesterday) == pytest.approx(
+        1 / 3
+    )
 
 
 def test_diebold_mariano_matches_the_hln_formula_and_detects_a_better_forecast():
@@ -44,12 +50,19 @@ def test_diebold_mariano_matches_the_hln_formula_and_detects_a_better_forecast()
     t, lags = len(d), result.lags
     centred = d - d.mean()
     gamma = [centred[k:] @ centred[: t - k] / t for k in range(lags + 1)]
-    long_run = gamma[0] + 2 * sum((1 - k / (lags + 1)) * gamma[k] for k in range(1, lags + 1))
+    long_run = gamma[0] + 2 * sum(
+        (1 - k / (lags + 1)) * gamma[k] for k in range(1, lags + 1)
+    )
     statistic = d.mean() / np.sqrt(long_run / t) * np.sqrt((t + 1 - 2 + 0) / t)
     assert result.statistic == pytest.approx(statistic, rel=1e-9)
-    assert result.p_value == pytest.approx(2 * stats.t.cdf(-abs(statistic), df=t - 1), rel=1e-9)
+    assert result.p_value == pytest.approx(
+        2 * stats.t.cdf(-abs(statistic), df=t - 1), rel=1e-9
+    )
     assert result.statistic < 0 and result.p_value < 1e-6
-    assert metrics.diebold_mariano(actual, bad, bad).p_value != metrics.diebold_mariano(actual, bad, bad).p_value
+    assert (
+        metrics.diebold_mariano(actual, bad, bad).p_value
+        != metrics.diebold_mariano(actual, bad, bad).p_value
+    )
 
 
 def test_a_shifted_copy_peaks_at_lag_one():
@@ -63,7 +76,9 @@ def test_a_shifted_copy_peaks_at_lag_one():
 
 def test_evaluate_has_one_row_per_model_and_the_benchmark_ratio_is_one():
     actual = np.array([0.01, -0.02, 0.005])
-    table = metrics.evaluate(actual, {"random_walk": np.zeros(3), "m": np.full(3, 0.001)}, scale=0.01)
+    table = metrics.evaluate(
+        actual, {"random_walk": np.zeros(3), "m": np.full(3, 0.001)}, scale=0.01
+    )
     assert list(table.columns) == list(metrics.METRICS)
     assert table.loc["random_walk", "rmse_ratio_vs_random_walk"] == 1.0
 
@@ -71,13 +86,20 @@ def test_evaluate_has_one_row_per_model_and_the_benchmark_ratio_is_one():
 def test_directional_skill_is_judged_against_the_better_constant_call():
     from lstm_study.forecast.metrics import directional_test
 
-    actual = np.array([-1.0, -2.0, -0.5, 1.0, -1.0, 0.5, -3.0, -0.1])  # 6 down, 2 up: "always down" scores 0.75
+    actual = np.array(
+        [-1.0, -2.0, -0.5, 1.0, -1.0, 0.5, -3.0, -0.1]
+    )  # 6 down, 2 up: "always down" scores 0.75
     forecast = -np.ones(8)
     result = directional_test(actual, forecast)
     assert result.constant_call == "down" and result.constant_share == 0.75
-    assert result.accuracy == 0.75  # the LSTM that always says down does no better than the constant
+    assert (
+        result.accuracy == 0.75
+    )  # the LSTM that always says down does no better than the constant
     # P(X >= 6) for X ~ Binomial(8, 0.75), by hand
     from math import comb
+
     expected = sum(comb(8, k) * 0.75**k * 0.25 ** (8 - k) for k in range(6, 9))
     assert result.p_value == pytest.approx(expected)
-    assert np.isnan(directional_test(actual, np.zeros(8)).p_value)  # the random walk calls no direction
+    assert np.isnan(
+        directional_test(actual, np.zeros(8)).p_value
+    )  # the random walk calls no direction

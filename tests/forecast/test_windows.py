@@ -25,7 +25,9 @@ def test_a_split_in_an_unadjusted_close_is_flagged(prices):
     frame = prices.drop(columns="Adj Close")
     frame.loc[200:, "Close"] /= 2
     notes = prepare_prices(frame).notes
-    assert any("split" in note and str(frame["Date"][200].date()) in note for note in notes)
+    assert any(
+        "split" in note and str(frame["Date"][200].date()) in note for note in notes
+    )
 
 
 def test_a_tidy_frame_with_several_tickers_needs_a_choice(prices):
@@ -44,9 +46,18 @@ def test_a_tidy_frame_with_several_tickers_needs_a_choice(prices):
         (lambda f: f.drop(columns="Date"), "no 'Date' column"),
         (lambda f: f.iloc[[0, 2, 1, 3]], "not in increasing order: row 2"),
         (lambda f: pd.concat([f.iloc[:3], f.iloc[[2]]]), "duplicate date"),
-        (lambda f: f.assign(**{"Adj Close": [1.0, np.nan, 2.0, 3.0]}), "missing \\(NaN\\) on 1 day"),
-        (lambda f: f.assign(**{"Adj Close": [1.0, -1.0, 2.0, 3.0]}), "must be positive"),
-        (lambda f: f.assign(Date=["2020-01-01", "yesterday", "x", "y"]), "cannot be read as dates"),
+        (
+            lambda f: f.assign(**{"Adj Close": [1.0, np.nan, 2.0, 3.0]}),
+            "missing \\(NaN\\) on 1 day",
+        ),
+        (
+            lambda f: f.assign(**{"Adj Close": [1.0, -1.0, 2.0, 3.0]}),
+            "must be positive",
+        ),
+        (
+            lambda f: f.assign(Date=["2020-01-01", "yesterday", "x", "y"]),
+            "cannot be read as dates",
+        ),
         (lambda f: f.assign(**{"Adj Close": ["1", "2", "three", "4"]}), "not numbers"),
         (lambda f: f.iloc[:0], "no rows"),
     ],
@@ -66,13 +77,23 @@ def test_a_bad_volume_makes_the_volume_feature_neutral_nearby_with_a_note(prices
     assert any("not positive on 2 day(s)" in note for note in series.notes)
     features = make_features(series)
     ratio = features["log_volume_ratio"]
-    assert ratio.iloc[19:].notna().all()  # defined from the first full 20-day window on, gaps or not
-    for bad in (50, 300):  # neutral on the bad day and while it is inside the 20-day window
+    assert (
+        ratio.iloc[19:].notna().all()
+    )  # defined from the first full 20-day window on, gaps or not
+    for bad in (
+        50,
+        300,
+    ):  # neutral on the bad day and while it is inside the 20-day window
         np.testing.assert_array_equal(ratio.iloc[bad : bad + 20], 0.0)
         assert ratio.iloc[bad + 20] != 0.0
     pd.testing.assert_series_equal(ratio.iloc[:50], clean["log_volume_ratio"].iloc[:50])
-    pd.testing.assert_series_equal(ratio.iloc[70:300], clean["log_volume_ratio"].iloc[70:300])
-    assert "log_volume_ratio" not in make_features(prepare_prices(prices.drop(columns="Volume"))).columns
+    pd.testing.assert_series_equal(
+        ratio.iloc[70:300], clean["log_volume_ratio"].iloc[70:300]
+    )
+    assert (
+        "log_volume_ratio"
+        not in make_features(prepare_prices(prices.drop(columns="Volume"))).columns
+    )
 
 
 def test_features_on_a_row_use_data_up_to_that_row_only(prices):

@@ -7,7 +7,12 @@ import torch
 
 from lstm_study.errors import ConfigError
 from lstm_study.nn import LSTM, fused
-from lstm_study.nn.fused import CANDIDATE_FORMS, ENVIRONMENT, FusedLSTMScan, fused_lstm_scan
+from lstm_study.nn.fused import (
+    CANDIDATE_FORMS,
+    ENVIRONMENT,
+    FusedLSTMScan,
+    fused_lstm_scan,
+)
 
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
 CONFIGS = [
@@ -19,7 +24,9 @@ CONFIGS = [
 ]
 
 
-@pytest.fixture(autouse=True, params=CANDIDATE_FORMS, ids=lambda form: f"candidate-{form}")
+@pytest.fixture(
+    autouse=True, params=CANDIDATE_FORMS, ids=lambda form: f"candidate-{form}"
+)
 def candidate(request, monkeypatch) -> str:
     """Every test here runs with each way of computing the gates' nonlinearities."""
     monkeypatch.setenv(ENVIRONMENT, request.param)
@@ -33,7 +40,10 @@ def _config_id(config: dict) -> str:
 def _trio(dtype: torch.dtype, **config) -> tuple[LSTM, LSTM, torch.nn.LSTM]:
     """The fused LSTM, the readable one and torch's, all with torch's weights."""
     theirs = torch.nn.LSTM(4, 6, dtype=dtype, **config)
-    fused, readable = LSTM(4, 6, dtype=dtype, **config), LSTM(4, 6, dtype=dtype, **config)
+    fused, readable = (
+        LSTM(4, 6, dtype=dtype, **config),
+        LSTM(4, 6, dtype=dtype, **config),
+    )
     fused.load_state_dict(theirs.state_dict())
     readable.load_state_dict(theirs.state_dict())
     readable.fused = False
@@ -46,20 +56,30 @@ def _run(module, x, hx, weights):
     hx = None if hx is None else tuple(s.clone().requires_grad_() for s in hx)
     output, (h_n, c_n) = module(x, hx)
     ((output * weights).sum() + h_n.square().sum() + c_n.sin().sum()).backward()
-    grads = [x.grad] + ([] if hx is None else [s.grad for s in hx]) + [p.grad for p in module.parameters()]
+    grads = (
+        [x.grad]
+        + ([] if hx is None else [s.grad for s in hx])
+        + [p.grad for p in module.parameters()]
+    )
     return [output, h_n, c_n], grads
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("config", CONFIGS, ids=_config_id)
-@pytest.mark.parametrize("given_state", [False, True], ids=["default-state", "given-state"])
+@pytest.mark.parametrize(
+    "given_state", [False, True], ids=["default-state", "given-state"]
+)
 def test_fused_equals_the_readable_loop_and_torch(dtype, config, given_state):
     torch.manual_seed(0)
     fused, readable, theirs = _trio(dtype, **config)
     directions = 2 if config.get("bidirectional") else 1
     x = torch.randn((5, 7, 4) if config["batch_first"] else (7, 5, 4), dtype=dtype)
     state_shape = (config["num_layers"] * directions, 5, 6)
-    hx = (torch.randn(state_shape, dtype=dtype), torch.randn(state_shape, dtype=dtype)) if given_state else None
+    hx = (
+        (torch.randn(state_shape, dtype=dtype), torch.randn(state_shape, dtype=dtype))
+        if given_state
+        else None
+    )
     weights = torch.randn(x.shape[:-1] + (6 * directions,), dtype=dtype)
     outs, grads = _run(fused, x, hx, weights)
     tol = TOLERANCE[dtype]
@@ -74,10 +94,13 @@ def test_fused_equals_the_readable_loop_and_torch(dtype, config, given_state):
 def test_gradcheck_in_double_precision(reverse):
     torch.manual_seed(1)
     projected = torch.randn(4, 3, 8, dtype=torch.float64, requires_grad=True)
-    h0, c0 = (torch.randn(3, 2, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    h0, c0 = (
+        torch.randn(3, 2, dtype=torch.float64, requires_grad=True) for _ in range(2)
+    )
     weight_hh = torch.randn(8, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda *args: fused_lstm_scan(*args, reverse=reverse), (projected, h0, c0, weight_hh)
+        lambda *args: fused_lstm_scan(*args, reverse=reverse),
+        (projected, h0, c0, weight_hh),
     )
 
 
@@ -86,13 +109,20 @@ def test_one_direction_equals_the_readable_scan(reverse):
     """The function itself, step for step against ``LSTM._scan`` (outputs, final state, all four gradients)."""
     torch.manual_seed(2)
     shapes = ((9, 3, 20), (3, 5), (3, 5), (20, 5))  # projected, h0, c0, weight_hh
-    inputs = [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in shapes]
+    inputs = [
+        torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in shapes
+    ]
     projected, h0, c0, weight_hh = inputs
     lstm = LSTM(1, 5, dtype=torch.float64)
-    readable_out, (readable_h, readable_c) = lstm._scan(projected, (h0, c0), weight_hh, None, reverse)
+    readable_out, (readable_h, readable_c) = lstm._scan(
+        projected, (h0, c0), weight_hh, None, reverse
+    )
     fused_out, fused_h, fused_c = fused_lstm_scan(projected, h0, c0, weight_hh, reverse)
     results = []
-    for out, h, c in ((readable_out, readable_h, readable_c), (fused_out, fused_h, fused_c)):
+    for out, h, c in (
+        (readable_out, readable_h, readable_c),
+        (fused_out, fused_h, fused_c),
+    ):
         loss = out.cos().sum() + (h * c).sum()
         results.append([out, h, c, *torch.autograd.grad(loss, inputs)])
     for a, b in zip(*results, strict=True):
@@ -101,7 +131,9 @@ def test_one_direction_equals_the_readable_scan(reverse):
 
 def test_recorded_gates_match_the_readable_loop():
     torch.manual_seed(3)
-    fused, readable, _ = _trio(torch.float64, num_layers=2, batch_first=True, bidirectional=True)
+    fused, readable, _ = _trio(
+        torch.float64, num_layers=2, batch_first=True, bidirectional=True
+    )
     x = torch.randn(3, 8, 4, dtype=torch.float64)
     traces = []
     for module in (fused, readable):
@@ -112,7 +144,9 @@ def test_recorded_gates_match_the_readable_loop():
     for a, b in zip(*traces, strict=True):
         for name in ("i", "f", "g", "o", "c"):
             assert getattr(a, name).shape == getattr(b, name).shape == (3, 8, 6)
-            assert (getattr(a, name) - getattr(b, name)).abs().max().item() < 1e-12, name
+            assert (getattr(a, name) - getattr(b, name)).abs().max().item() < 1e-12, (
+                name
+            )
 
 
 def test_without_gradients_nothing_is_kept_and_outputs_agree():
@@ -166,23 +200,35 @@ def test_the_layer_runs_the_fused_function_by_default():
 def test_jacobian_equals_the_readable_loops(vectorize):
     """jacobian(vectorize=True) runs the hand-written backward under vmap (chapter 4 does)."""
     torch.manual_seed(7)
-    fused, readable, _ = _trio(torch.float64, num_layers=2, batch_first=True, bidirectional=True)
+    fused, readable, _ = _trio(
+        torch.float64, num_layers=2, batch_first=True, bidirectional=True
+    )
     x = torch.randn(2, 5, 4, dtype=torch.float64)
     jacobians = [
-        torch.autograd.functional.jacobian(lambda inp, m=module: m(inp)[0], x, vectorize=vectorize)
+        torch.autograd.functional.jacobian(
+            lambda inp, m=module: m(inp)[0], x, vectorize=vectorize
+        )
         for module in (fused, readable)
     ]
     assert jacobians[0].shape == (2, 5, 12, 2, 5, 4)
     assert (jacobians[0] - jacobians[1]).abs().max().item() < 1e-12
 
 
-def test_the_environment_fixes_the_form_and_a_bad_value_is_refused(candidate, monkeypatch):
+def test_the_environment_fixes_the_form_and_a_bad_value_is_refused(
+    candidate, monkeypatch
+):
     assert fused.candidate_form(torch.device("cpu"), torch.float32) == candidate
     monkeypatch.setenv(ENVIRONMENT, "cosh")
     with pytest.raises(ConfigError, match=ENVIRONMENT):
         fused.candidate_form(torch.device("cpu"), torch.float32)
     with pytest.raises(ConfigError, match="form must be"):
-        fused_lstm_scan(torch.zeros(2, 1, 4), torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(4, 1), form="cosh")
+        fused_lstm_scan(
+            torch.zeros(2, 1, 4),
+            torch.zeros(1, 1),
+            torch.zeros(1, 1),
+            torch.zeros(4, 1),
+            form="cosh",
+        )
 
 
 def test_unset_the_form_is_timed_once_per_device_type_and_dtype(monkeypatch):
@@ -199,16 +245,29 @@ def test_unset_the_form_is_timed_once_per_device_type_and_dtype(monkeypatch):
         assert fused.candidate_form(torch.device("cpu"), torch.float32) == "sigmoid"
     fused.candidate_form(torch.device("cpu"), torch.float64)
     assert calls == [("cpu", torch.float32), ("cpu", torch.float64)]
-    assert fused.candidate_timing(torch.device("cpu"), torch.float32).tanh == 2.0  # the kept measurement
+    assert (
+        fused.candidate_timing(torch.device("cpu"), torch.float32).tanh == 2.0
+    )  # the kept measurement
 
 
 @pytest.mark.parametrize(
     ("sigmoid", "tanh", "expected"),
-    [(1.0, 2.5, "sigmoid"), (1.0, 0.5, "tanh"), (0.95, 1.0, "tanh"), (0.85, 1.0, "sigmoid")],
+    [
+        (1.0, 2.5, "sigmoid"),
+        (1.0, 0.5, "tanh"),
+        (0.95, 1.0, "tanh"),
+        (0.85, 1.0, "sigmoid"),
+    ],
 )
-def test_the_one_sigmoid_form_must_win_by_the_margin(monkeypatch, sigmoid, tanh, expected):
+def test_the_one_sigmoid_form_must_win_by_the_margin(
+    monkeypatch, sigmoid, tanh, expected
+):
     """Two forms of about equal cost keep the plain tanh, so the choice does not flip with the noise."""
-    monkeypatch.setattr(fused, "_interleaved", lambda timers, number, rounds: {"sigmoid": sigmoid, "tanh": tanh})
+    monkeypatch.setattr(
+        fused,
+        "_interleaved",
+        lambda timers, number, rounds: {"sigmoid": sigmoid, "tanh": tanh},
+    )
     assert fused.time_candidate_forms(rounds=1, block_time=1e-4).choice == expected
 
 

@@ -22,16 +22,24 @@ def _name(config: dict) -> str:
     return "-".join(f"{k}={v}" for k, v in config.items())
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float64], ids=["float32", "float64"]
+)
 @pytest.mark.parametrize("config", CONFIGS, ids=_name)
-@pytest.mark.parametrize("given_state", [False, True], ids=["zero-state", "given-state"])
+@pytest.mark.parametrize(
+    "given_state", [False, True], ids=["zero-state", "given-state"]
+)
 def test_outputs_states_and_gradients_match_torch(dtype, config, given_state):
     torch.manual_seed(0)
     theirs = torch.nn.GRU(4, 6, dtype=dtype, **config)
     ours = GRU(4, 6, dtype=dtype, **config)
     directions = 2 if config["bidirectional"] else 1
     x = torch.randn((5, 7, 4) if config["batch_first"] else (7, 5, 4), dtype=dtype)
-    h0 = torch.randn(config["num_layers"] * directions, 5, 6, dtype=dtype) if given_state else None
+    h0 = (
+        torch.randn(config["num_layers"] * directions, 5, 6, dtype=dtype)
+        if given_state
+        else None
+    )
     report = check_parity(ours, theirs, x, h0)
     assert report.worst < {torch.float32: 1e-5, torch.float64: 1e-10}[dtype]
 
@@ -39,8 +47,14 @@ def test_outputs_states_and_gradients_match_torch(dtype, config, given_state):
 def test_unbatched_input_matches_torch():
     torch.manual_seed(1)
     theirs = torch.nn.GRU(4, 6, num_layers=2, dtype=torch.float64)
-    x, h0 = torch.randn(9, 4, dtype=torch.float64), torch.randn(2, 6, dtype=torch.float64)
-    assert check_parity(GRU(4, 6, num_layers=2, dtype=torch.float64), theirs, x, h0).worst < 1e-10
+    x, h0 = (
+        torch.randn(9, 4, dtype=torch.float64),
+        torch.randn(2, 6, dtype=torch.float64),
+    )
+    assert (
+        check_parity(GRU(4, 6, num_layers=2, dtype=torch.float64), theirs, x, h0).worst
+        < 1e-10
+    )
 
 
 def test_state_dict_keys_shapes_and_initialisation_match_torch():
@@ -49,7 +63,9 @@ def test_state_dict_keys_shapes_and_initialisation_match_torch():
     torch.manual_seed(3)
     ours = GRU(3, 5, num_layers=2, bidirectional=True)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    for (name, a), (_, b) in zip(theirs.state_dict().items(), ours.state_dict().items()):
+    for (name, a), (_, b) in zip(
+        theirs.state_dict().items(), ours.state_dict().items()
+    ):
         assert a.shape == b.shape and torch.equal(a, b), name
     assert ours.weight_hh_l0.shape == (15, 5)
 
@@ -71,7 +87,9 @@ def _cho_step(x, h, w_ih, w_hh, b_ih, b_hh):
     size = h.size(-1)
     a = x @ w_ih.T + b_ih
     r = torch.sigmoid(a[:, :size] + h @ w_hh[:size].T + b_hh[:size])
-    z = torch.sigmoid(a[:, size : 2 * size] + h @ w_hh[size : 2 * size].T + b_hh[size : 2 * size])
+    z = torch.sigmoid(
+        a[:, size : 2 * size] + h @ w_hh[size : 2 * size].T + b_hh[size : 2 * size]
+    )
     n = torch.tanh(a[:, 2 * size :] + (r * h) @ w_hh[2 * size :].T + b_hh[2 * size :])
     return (1 - z) * n + z * h
 
@@ -81,10 +99,15 @@ def test_reset_before_is_the_cho_cell_and_differs_from_torchs():
     gru = GRU(3, 4, reset="before", dtype=torch.float64)
     after = GRU(3, 4, dtype=torch.float64)
     after.load_state_dict(gru.state_dict())
-    x, h = torch.randn(5, 2, 3, dtype=torch.float64), torch.zeros(2, 4, dtype=torch.float64)
+    x, h = (
+        torch.randn(5, 2, 3, dtype=torch.float64),
+        torch.zeros(2, 4, dtype=torch.float64),
+    )
     output, _ = gru(x)
     for t in range(5):
-        h = _cho_step(x[t], h, gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0)
+        h = _cho_step(
+            x[t], h, gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0
+        )
         assert torch.allclose(output[t], h, atol=1e-12)
     assert (output - after(x)[0]).abs().max() > 1e-3
 

@@ -33,7 +33,9 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize(
+    "config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items())
+)
 @pytest.mark.parametrize("given_state", [False, True])
 def test_outputs_and_gradients_match_torch(dtype, config, given_state):
     torch.manual_seed(0)
@@ -42,8 +44,14 @@ def test_outputs_and_gradients_match_torch(dtype, config, given_state):
     shape = (5, 7, 4) if config["batch_first"] else (7, 5, 4)
     x = torch.randn(shape, dtype=dtype)
     state_shape = (config["num_layers"] * directions, 5, 6)
-    hx = (torch.randn(state_shape, dtype=dtype), torch.randn(state_shape, dtype=dtype)) if given_state else None
-    report = check_parity(ours, theirs, x, hx)  # outputs, states and every gradient, assert_close
+    hx = (
+        (torch.randn(state_shape, dtype=dtype), torch.randn(state_shape, dtype=dtype))
+        if given_state
+        else None
+    )
+    report = check_parity(
+        ours, theirs, x, hx
+    )  # outputs, states and every gradient, assert_close
     assert report.worst < TOLERANCE[dtype]
 
 
@@ -53,8 +61,12 @@ def test_gradient_reaches_the_initial_state_as_in_torch():
     x = torch.randn(6, 3, 4, dtype=torch.float64)
     grads = []
     for module in (ours, theirs):
-        h0 = torch.randn(2, 3, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()
-        c0 = torch.randn(2, 3, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        h0 = torch.randn(
+            2, 3, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+        ).requires_grad_()
+        c0 = torch.randn(
+            2, 3, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+        ).requires_grad_()
         module(x, (h0, c0))[0].sum().backward()
         grads.append((h0.grad, c0.grad))
     assert _max_diff(grads[0][0], grads[1][0]) < 1e-10
@@ -65,7 +77,9 @@ def test_state_dict_keys_and_shapes_match_torch():
     theirs = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True)
     ours = LSTM(3, 5, num_layers=2, bidirectional=True)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in theirs.state_dict().items()
+    }
     assert ours.weight_hh_l0.shape == (20, 5)
 
 
@@ -74,7 +88,9 @@ def test_same_seed_gives_torchs_initialisation():
     theirs = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True)
     torch.manual_seed(3)
     ours = LSTM(3, 5, num_layers=2, bidirectional=True)
-    for (name, a), (_, b) in zip(theirs.state_dict().items(), ours.state_dict().items()):
+    for (name, a), (_, b) in zip(
+        theirs.state_dict().items(), ours.state_dict().items()
+    ):
         assert torch.equal(a, b), name
 
 
@@ -82,11 +98,20 @@ def test_unbatched_input_matches_torch():
     torch.manual_seed(1)
     ours, theirs = _pair(torch.float64, num_layers=2)
     x = torch.randn(9, 4, dtype=torch.float64)
-    hx = (torch.randn(2, 6, dtype=torch.float64), torch.randn(2, 6, dtype=torch.float64))
+    hx = (
+        torch.randn(2, 6, dtype=torch.float64),
+        torch.randn(2, 6, dtype=torch.float64),
+    )
     for state in (None, hx):
         (out_a, (h_a, c_a)), (out_b, (h_b, c_b)) = ours(x, state), theirs(x, state)
-        assert out_a.shape == out_b.shape == (9, 6) and h_a.shape == h_b.shape == c_a.shape == (2, 6)
-        assert max(_max_diff(out_a, out_b), _max_diff(h_a, h_b), _max_diff(c_a, c_b)) < 1e-10
+        assert out_a.shape == out_b.shape == (
+            9,
+            6,
+        ) and h_a.shape == h_b.shape == c_a.shape == (2, 6)
+        assert (
+            max(_max_diff(out_a, out_b), _max_diff(h_a, h_b), _max_diff(c_a, c_b))
+            < 1e-10
+        )
 
 
 def test_gate_order_is_i_f_g_o():
@@ -149,7 +174,13 @@ def test_bad_state_raises_a_clear_error():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(input_size=0), dict(hidden_size=-1), dict(num_layers=1.5), dict(dropout=2.0), dict(proj_size=3)],
+    [
+        dict(input_size=0),
+        dict(hidden_size=-1),
+        dict(num_layers=1.5),
+        dict(dropout=2.0),
+        dict(proj_size=3),
+    ],
 )
 def test_bad_constructor_arguments_raise(kwargs):
     args = dict(input_size=4, hidden_size=6) | kwargs

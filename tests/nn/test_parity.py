@@ -7,7 +7,11 @@ import torch
 
 from lstm_study.nn import GRU, LSTM, RNN, check_parity
 
-FAMILIES = {"RNN": (RNN, torch.nn.RNN), "LSTM": (LSTM, torch.nn.LSTM), "GRU": (GRU, torch.nn.GRU)}
+FAMILIES = {
+    "RNN": (RNN, torch.nn.RNN),
+    "LSTM": (LSTM, torch.nn.LSTM),
+    "GRU": (GRU, torch.nn.GRU),
+}
 CONFIGS = [
     dict(num_layers=1, batch_first=False, bidirectional=False),
     dict(num_layers=3, batch_first=True, bidirectional=False),
@@ -30,9 +34,13 @@ def _initial_state(family: str, config: dict, dtype: torch.dtype):
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float64], ids=["float32", "float64"]
+)
 @pytest.mark.parametrize("config", CONFIGS, ids=_name)
-@pytest.mark.parametrize("given_state", [False, True], ids=["zero-state", "given-state"])
+@pytest.mark.parametrize(
+    "given_state", [False, True], ids=["zero-state", "given-state"]
+)
 def test_every_family_matches_torch(family, dtype, config, given_state):
     torch.manual_seed(0)
     ours_cls, theirs_cls = FAMILIES[family]
@@ -47,15 +55,25 @@ def test_every_family_matches_torch(family, dtype, config, given_state):
 
 def test_report_lists_every_difference():
     torch.manual_seed(0)
-    report = check_parity(GRU(3, 4), torch.nn.GRU(3, 4), torch.randn(5, 2, 3, dtype=torch.float32))
-    assert set(report.as_dict()) == {"output", "state", "input grad", "state grad", "param grad"}
+    report = check_parity(
+        GRU(3, 4), torch.nn.GRU(3, 4), torch.randn(5, 2, 3, dtype=torch.float32)
+    )
+    assert set(report.as_dict()) == {
+        "output",
+        "state",
+        "input grad",
+        "state grad",
+        "param grad",
+    }
     assert report.worst == max(report.as_dict().values())
 
 
 def test_a_wrong_layer_fails_the_check():
     torch.manual_seed(0)
     theirs = torch.nn.GRU(3, 4, dtype=torch.float64)
-    ours = GRU(3, 4, dtype=torch.float64, reset="before")  # another function: must be caught
+    ours = GRU(
+        3, 4, dtype=torch.float64, reset="before"
+    )  # another function: must be caught
     with pytest.raises(AssertionError, match="output"):
         check_parity(ours, theirs, torch.randn(6, 2, 3, dtype=torch.float64))
 

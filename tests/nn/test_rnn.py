@@ -31,7 +31,9 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize(
+    "config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items())
+)
 @pytest.mark.parametrize("given_state", [False, True])
 def test_outputs_and_gradients_match_torch(dtype, config, given_state):
     torch.manual_seed(0)
@@ -39,15 +41,23 @@ def test_outputs_and_gradients_match_torch(dtype, config, given_state):
     directions = 2 if config.get("bidirectional") else 1
     shape = (5, 7, 4) if config["batch_first"] else (7, 5, 4)
     x = torch.randn(shape, dtype=dtype)
-    h0 = torch.randn(config["num_layers"] * directions, 5, 6, dtype=dtype) if given_state else None
-    report = check_parity(ours, theirs, x, h0)  # outputs, states and every gradient, assert_close
+    h0 = (
+        torch.randn(config["num_layers"] * directions, 5, 6, dtype=dtype)
+        if given_state
+        else None
+    )
+    report = check_parity(
+        ours, theirs, x, h0
+    )  # outputs, states and every gradient, assert_close
     assert report.worst < TOLERANCE[dtype]
 
 
 def test_state_dict_keys_and_shapes_match_torch():
     theirs = torch.nn.RNN(3, 5, num_layers=2, bidirectional=True)
     ours = RNN(3, 5, num_layers=2, bidirectional=True)
-    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in theirs.state_dict().items()
+    }
     assert list(ours.state_dict()) == list(theirs.state_dict())
 
 
@@ -56,7 +66,9 @@ def test_same_seed_gives_torchs_initialisation():
     theirs = torch.nn.RNN(3, 5, num_layers=2)
     torch.manual_seed(3)
     ours = RNN(3, 5, num_layers=2)
-    for (name, a), (_, b) in zip(theirs.state_dict().items(), ours.state_dict().items()):
+    for (name, a), (_, b) in zip(
+        theirs.state_dict().items(), ours.state_dict().items()
+    ):
         assert torch.equal(a, b), name
 
 
@@ -86,7 +98,13 @@ def test_shape_error_is_also_a_value_error():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(input_size=0), dict(hidden_size=-1), dict(num_layers=1.5), dict(dropout=2.0), dict(nonlinearity="gelu")],
+    [
+        dict(input_size=0),
+        dict(hidden_size=-1),
+        dict(num_layers=1.5),
+        dict(dropout=2.0),
+        dict(nonlinearity="gelu"),
+    ],
 )
 def test_bad_constructor_arguments_raise(kwargs):
     args = dict(input_size=4, hidden_size=6) | kwargs
@@ -101,4 +119,6 @@ def test_packed_sequence_is_refused_with_advice():
 
 
 def test_repr_matches_torch():
-    assert repr(RNN(3, 5, num_layers=2, batch_first=True)) == repr(torch.nn.RNN(3, 5, num_layers=2, batch_first=True))
+    assert repr(RNN(3, 5, num_layers=2, batch_first=True)) == repr(
+        torch.nn.RNN(3, 5, num_layers=2, batch_first=True)
+    )

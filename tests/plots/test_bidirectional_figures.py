@@ -6,9 +6,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from lstm_study.plots import bidirectional as plots  # noqa: E402
@@ -16,7 +16,11 @@ from lstm_study.plots import bidirectional as plots  # noqa: E402
 
 def test_every_figure_draws():
     frame = pd.DataFrame(
-        {"position": [0, 1, 2] * 2, "model": ["LSTM"] * 3 + ["BiLSTM"] * 3, "accuracy": [0.25] * 3 + [1.0] * 3}
+        {
+            "position": [0, 1, 2] * 2,
+            "model": ["LSTM"] * 3 + ["BiLSTM"] * 3,
+            "accuracy": [0.25] * 3 + [1.0] * 3,
+        }
     )
     figures = [
         plots.plot_two_passes(3),

@@ -23,9 +23,15 @@ def test_every_figure_draws():
     prices = 20 * np.exp(np.cumsum(actual))
     persistence = np.r_[prices[0], prices[:-1]]
     figures = [
-        plots.plot_forecast_window(dates, prices, {"random_walk": persistence}, days=30, start=10),
-        plots.plot_lag_correlation({"random_walk": lagged_cross_correlation(persistence, prices, 3)}),
-        plots.plot_cumulative_loss_difference(dates, actual, {"lstm": forecasts["lstm"]}, forecasts["random_walk"]),
+        plots.plot_forecast_window(
+            dates, prices, {"random_walk": persistence}, days=30, start=10
+        ),
+        plots.plot_lag_correlation(
+            {"random_walk": lagged_cross_correlation(persistence, prices, 3)}
+        ),
+        plots.plot_cumulative_loss_difference(
+            dates, actual, {"lstm": forecasts["lstm"]}, forecasts["random_walk"]
+        ),
         plots.plot_predicted_vs_actual(actual, forecasts["lstm"]),
         plots.plot_seed_spread(pd.Series([1.01, 0.99, 1.0]), 0.998),
     ]

@@ -18,10 +18,16 @@ MARKERS = np.array([0, 1, 0, 0, 0, 0, 1, 0, 0, 0])
 
 def test_every_theory_figure_draws():
     figures = [
-        theory.plot_gradient_norms({"a": [1e-3, 1e-2, 1.0], "b": [1.0, 1.0, 1.0]}, dashed=["b"]),
+        theory.plot_gradient_norms(
+            {"a": [1e-3, 1e-2, 1.0], "b": [1.0, 1.0, 1.0]}, dashed=["b"]
+        ),
         theory.plot_losses({"run": [0.2, 0.1, 0.05, 0.01]}, baseline=0.167, smooth=2),
-        theory.plot_lstm_gates(VALUES, MARKERS, {"i": np.random.rand(10, 3), "c": np.random.randn(10, 3)}),
-        theory.plot_lstm_unit(VALUES, MARKERS, {"i": np.random.rand(10), "c": np.random.randn(10)}),
+        theory.plot_lstm_gates(
+            VALUES, MARKERS, {"i": np.random.rand(10, 3), "c": np.random.randn(10, 3)}
+        ),
+        theory.plot_lstm_unit(
+            VALUES, MARKERS, {"i": np.random.rand(10), "c": np.random.randn(10)}
+        ),
     ]
     assert all(len(fig.axes) >= 1 for fig in figures)
     plt.close("all")
@@ -32,10 +38,15 @@ def test_lstm_unit_draws_one_panel_per_trace_and_marks_the_markers():
     fig = theory.plot_lstm_unit(VALUES, MARKERS, {"input gate": gate, "cell": cell})
     input_ax, gate_ax, cell_ax = fig.axes
     assert gate_ax.get_ylabel() == "input gate" and cell_ax.get_ylabel() == "cell"
-    assert gate_ax.get_ylim() == (-0.05, 1.05)  # a trace in [0, 1] is drawn on the gate range
+    assert gate_ax.get_ylim() == (
+        -0.05,
+        1.05,
+    )  # a trace in [0, 1] is drawn on the gate range
     np.testing.assert_allclose(gate_ax.lines[0].get_ydata(), gate)
     np.testing.assert_allclose(cell_ax.lines[0].get_ydata(), cell)
-    assert cell_ax.get_ylim()[1] > 1 or cell.max() <= 1  # a cell trace keeps its own range
+    assert (
+        cell_ax.get_ylim()[1] > 1 or cell.max() <= 1
+    )  # a cell trace keeps its own range
     dotted = [line.get_xdata()[0] for line in cell_ax.lines[1:]]
     assert dotted == [1, 6]  # one dotted line per marked step
     plt.close("all")

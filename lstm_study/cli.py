@@ -26,13 +26,17 @@ SUBCOMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every available subcommand registered."""
-    parser = argparse.ArgumentParser(prog="lstm-study", description="Tools behind the book 'A Study on LSTM'.")
+    parser = argparse.ArgumentParser(
+        prog="lstm-study", description="Tools behind the book 'A Study on LSTM'."
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name != module_name and not module_name.startswith(str(error.name)):
+            if error.name != module_name and not module_name.startswith(
+                str(error.name)
+            ):
                 raise
             continue
         module.register(subparsers)
@@ -73,10 +77,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     _interrupted = False
     in_main_thread = threading.current_thread() is threading.main_thread()
     signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, _interrupt) for number in signals} if in_main_thread else {}
+    previous = (
+        {number: signal.signal(number, _interrupt) for number in signals}
+        if in_main_thread
+        else {}
+    )
     try:
-        parser = build_parser()  # imports the subcommands (and torch): Ctrl-C may come already
-        parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
+        parser = (
+            build_parser()
+        )  # imports the subcommands (and torch): Ctrl-C may come already
+        parser.add_argument(
+            "--debug",
+            action="store_true",
+            help="show the full traceback of an unexpected error",
+        )
         args = parser.parse_args(argv)
         command = args.command
         return int(args.handler(args) or 0)
@@ -87,23 +101,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(command, f"error: {error}")
         return 1
     except MemoryError:
-        _say(command, "error: out of memory; use a shorter series or smaller settings (--seeds, --lookback)")
+        _say(
+            command,
+            "error: out of memory; use a shorter series or smaller settings (--seeds, --lookback)",
+        )
         return 1
     except OSError as error:
         where = f" ({error.filename})" if getattr(error, "filename", None) else ""
         _say(command, f"error: {error.strerror or error}{where}")
         return 1
     except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
-        if _interrupted:  # Ctrl-C while a library imported turns into its ImportError, say
+        if (
+            _interrupted
+        ):  # Ctrl-C while a library imported turns into its ImportError, say
             _say(command, "interrupted")
             return 130
         if "args" in locals() and getattr(args, "debug", False):
             raise
-        _say(command, f"unexpected error: {type(error).__name__}: {error} (run again with --debug for the traceback)")
+        _say(
+            command,
+            f"unexpected error: {type(error).__name__}: {error} (run again with --debug for the traceback)",
+        )
         return 1
     finally:
         for number, handler in previous.items():
-            signal.signal(number, handler)  # a caller's own handlers (a notebook's kernel) come back
+            signal.signal(
+                number, handler
+            )  # a caller's own handlers (a notebook's kernel) come back
 
 
 if __name__ == "__main__":

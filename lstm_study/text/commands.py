@@ -1,0 +1,247 @@
+"""The ``lstm-study train-text`` and ``lstm-study generate`` commands: the shipped character LSTM."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lstm_study.errors import ConfigError, check_int
+from lstm_study.files import check_outputs, write_atomically
+from lstm_study.runtime import seed_everything
+from lstm_study.text.corpus import load_corpus
+from lstm_study.text.model import (
+    CharLSTM,
+    bits_per_character,
+    sample,
+    train_language_model,
+)
+from lstm_study.text.vocab import Vocabulary
+from lstm_study.text.weights import (
+    EVAL_BATCH,
+    EVAL_WINDOW,
+    WEIGHTS_PATH,
+    load_model,
+    sha256,
+    sidecar_path,
+)
+
+#: held-out characters scored at each learning-curve checkpoint (the start of the validation plays)
+CURVE_CHARACTERS = 40_000
+
+
+def cpu_model() -> str:
+    """The processor's name from /proc/cpuinfo (or what ``platform`` says where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train-text`` and ``generate`` subcommands."""
+    train = subparsers.add_parser(
+        "train-text",
+        help="train the character-level LSTM on Shakespeare's training plays and save its weights",
+        description="Train a stacked character LSTM on the training plays by truncated backpropagation "
+        "through time, then score it on the test plays; writes FILE.pt and FILE.json (how it was made).",
+    )
+    train.add_argument(
+        "--output", required=True, metavar="FILE.pt", help="where to write the weights"
+    )
+    train.add_argument("--hidden-size", type=int, default=256)
+    train.add_argument("--layers", type=int, default=2)
+    train.add_argument("--dropout", type=float, default=0.2)
+    train.add_argument(
+        "--steps",
+        type=int,
+        default=1000,
+        help="TBPTT windows to train on (default 1000)",
+    )
+    train.add_argument(
+        "--batch-size", type=int, default=32, help="parallel streams (default 32)"
+    )
+    train.add_argument(
+        "--window", type=int, default=64, help="characters per window (default 64)"
+    )
+    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument(
+        "--eval-every",
+        type=int,
+        default=100,
+        help="steps between validation scores (default 100)",
+    )
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=int, default=1)
+    train.set_defaults(handler=run_train)
+
+    generate = subparsers.add_parser(
+        "generate",
+        help="print text sampled from the trained character LSTM",
+        description="Feed PROMPT to the trained character LSTM and print LENGTH characters drawn after it.",
+    )
+    generate.add_argument(
+        "--prompt", default="ROMEO", help="text to start from (default ROMEO)"
+    )
+    generate.add_argument(
+        "--length", type=int, default=400, help="characters to draw (default 400)"
+    )
+    generate.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="above 0; lower is safer (default 0.8)",
+    )
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument(
+        "--weights",
+        metavar="FILE.pt",
+        default=str(WEIGHTS_PATH),
+        help="default: the shipped model",
+    )
+    generate.set_defaults(handler=run_generate)
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces ``args``, every option spelled out."""
+    options = [
+        "hidden-size",
+        "layers",
+        "dropout",
+        "steps",
+        "batch-size",
+        "window",
+        "lr",
+        "eval-every",
+        "seed",
+        "threads",
+    ]
+    words = ["lstm-study", "train-text", "--output", args.output]
+    for name in options:
+        words += [f"--{name}", str(getattr(args, name.replace("-", "_")))]
+    return shlex.join(words)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train, score on the test plays, write the weights and the sidecar atomically."""
+    for name in (
+        "hidden_size",
+        "layers",
+        "steps",
+        "batch_size",
+        "window",
+        "eval_every",
+        "threads",
+    ):
+        check_int(f"--{name.replace('_', '-')}", getattr(args, name))
+    if not (0 <= args.dropout < 1 and math.isfinite(args.lr) and args.lr > 0):
+        raise ConfigError(
+            f"--dropout must be in [0, 1) and --lr above 0; got {args.dropout} and {args.lr}"
+        )
+    output = Path(args.output)
+    if output.suffix != ".pt":
+        raise ConfigError(
+            f"--output must end in .pt (the sidecar goes beside it as .json), got {output}"
+        )
+    check_outputs({"--output": output, "sidecar": sidecar_path(output)})
+    seed_everything(args.seed, threads=args.threads)
+    train_text = load_corpus("train")
+    vocab = Vocabulary.build(train_text)
+    codes, valid = (
+        vocab.encode(train_text),
+        vocab.encode(load_corpus("valid"))[:CURVE_CHARACTERS],
+    )
+    model = CharLSTM(
+        len(vocab),
+        args.hidden_size,
+        args.layers,
+        args.dropout if args.layers > 1 else 0.0,
+    )
+
+    def score(trained: CharLSTM) -> float:
+        return bits_per_character(
+            trained, valid, batch_size=EVAL_BATCH, window=EVAL_WINDOW
+        )
+
+    began = time.perf_counter()
+    history = train_language_model(
+        model, codes, steps=args.steps, batch_size=args.batch_size, window=args.window, lr=args.lr,
+        evaluate=score, eval_every=args.eval_every, progress=True,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - began
+    test_bpc = bits_per_character(
+        model,
+        vocab.encode(load_corpus("test")),
+        batch_size=EVAL_BATCH,
+        window=EVAL_WINDOW,
+    )
+    write_atomically(
+        output, lambda handle: torch.save(model.state_dict(), handle), "the weights"
+    )
+    info = {
+        "command": _command(args),
+        "seed": args.seed,
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": args.threads,
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability(), "platform": platform.platform()},
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "training_seconds": round(elapsed, 1),
+        "config": model.config,
+        "vocabulary": list(vocab.chars),
+        "characters_trained": args.steps * args.batch_size * args.window,
+        "test_bpc": test_bpc,
+        "evaluation": {"batch_size": EVAL_BATCH, "window": EVAL_WINDOW, "carry_state": True},
+        "curve": {"characters": CURVE_CHARACTERS, "steps": history.eval_steps, "valid_bpc": history.eval_bpc},
+        "weights_sha256": sha256(output),
+    }  # fmt: skip
+    write_atomically(
+        sidecar_path(output), json.dumps(info, indent=1) + "\n", "the sidecar"
+    )
+    print(
+        f"trained for {elapsed:.0f} s; test bits per character {test_bpc:.3f}; wrote {output} and {sidecar_path(output).name}"
+    )
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """Print ``--length`` characters sampled after ``--prompt``."""
+    check_int("--length", args.length, maximum=100_000)
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise ConfigError(
+            f"--temperature must be a number above 0 (try 0.5 to 1.5), got {args.temperature}"
+        )
+    shipped = load_model(args.weights)
+    unknown = shipped.vocab.unknown_in(args.prompt)
+    if not args.prompt or unknown:
+        what = (
+            f"characters the model does not know: {''.join(unknown)[:20]!r}"
+            if unknown
+            else "nothing"
+        )
+        raise ConfigError(
+            f"--prompt holds {what}; use letters, spaces and common punctuation"
+        )
+    generator = seed_everything(args.seed)
+    text = sample(
+        shipped.model,
+        shipped.vocab,
+        args.prompt,
+        args.length,
+        args.temperature,
+        generator,
+    )
+    sys.stdout.write(args.prompt + text + "\n")
+    return 0

@@ -1,0 +1,215 @@
+"""The character-level LSTM language model: training by TBPTT, bits per character, sampling.
+
+Embedding -> our stacked :class:`lstm_study.nn.LSTM` (dropout between layers) -> dropout ->
+linear read-out to one logit per character. Training walks the TBPTT windows of
+:mod:`lstm_study.text.batches` in order, carrying the state from one window to the next
+(detached), with Adam and the gradient clipped to a norm.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm  # not tqdm.auto: without ipywidgets it warns in every notebook
+
+from lstm_study.errors import ConfigError, check_int
+from lstm_study.nn import LSTM
+from lstm_study.text.batches import streams, tbptt_windows
+from lstm_study.text.vocab import Vocabulary
+
+State = tuple[Tensor, Tensor]
+LN2 = math.log(2.0)
+
+
+class CharLSTM(nn.Module):
+    """Embedding, a stacked LSTM and a linear read-out: logits for the next character."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        dropout: float = 0.2,
+        embedding_size: int = 32,
+    ) -> None:
+        super().__init__()
+        check_int("vocab_size", vocab_size, minimum=2)
+        self.config = {"vocab_size": vocab_size, "hidden_size": hidden_size, "num_layers": num_layers,
+                       "dropout": dropout, "embedding_size": embedding_size}  # fmt: skip
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.lstm = LSTM(
+            embedding_size,
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            batch_first=True,
+        )
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(
+        self, codes: Tensor, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """Logits (batch, seq_len, vocab_size) for the character after each of ``codes``, and the final state."""
+        output, state = self.lstm(self.embedding(codes), state)
+        return self.head(self.drop(output)), state
+
+
+def _detach(state: State) -> State:
+    return state[0].detach(), state[1].detach()
+
+
+@dataclass
+class LanguageModelHistory:
+    """Training bits per character per step, and held-out bits per character at checkpoints."""
+
+    train_bpc: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    eval_bpc: list[float] = field(default_factory=list)
+    characters_per_step: int = 0
+
+
+def bits_per_character(
+    model: CharLSTM,
+    codes: Tensor,
+    *,
+    batch_size: int = 16,
+    window: int = 128,
+    carry_state: bool = True,
+) -> float:
+    """Mean -log2 P(next character) over ``codes`` split in TBPTT streams, in evaluation mode.
+
+    With ``carry_state`` the state flows from each window into the next, as in training; without,
+    every window starts from the zero state (so its first characters are predicted with no context).
+    """
+    return float(
+        position_losses(
+            model, codes, batch_size=batch_size, window=window, carry_state=carry_state
+        ).mean()
+    )
+
+
+@torch.no_grad()
+def position_losses(
+    model: CharLSTM,
+    codes: Tensor,
+    *,
+    batch_size: int = 16,
+    window: int = 128,
+    carry_state: bool = True,
+) -> Tensor:
+    """Bits of every predicted character, shape (batch_size, stream length - 1), streams in order."""
+    was_training = model.training
+    model.eval()
+    state, losses = None, []
+    for x, y in tbptt_windows(codes, batch_size, window):
+        logits, state = model(x, state if carry_state else None)
+        losses.append(
+            nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none")
+            / LN2
+        )
+    model.train(was_training)
+    return torch.cat(losses, dim=1)
+
+
+def train_language_model(
+    model: CharLSTM,
+    codes: Tensor,
+    *,
+    steps: int,
+    batch_size: int = 32,
+    window: int = 64,
+    lr: float = 3e-3,
+    clip_norm: float = 1.0,
+    carry_state: bool = True,
+    evaluate: Callable[[CharLSTM], float] | None = None,
+    eval_every: int = 100,
+    progress: bool = False,
+) -> LanguageModelHistory:
+    """Train ``model`` for ``steps`` TBPTT windows of ``codes`` with Adam and gradient clipping.
+
+    The windows run through the text in order and start again from its beginning (and the zero
+    state) when it is used up. ``evaluate(model)`` (held-out bits per character) runs every
+    ``eval_every`` steps and after the last.
+    """
+    check_int("steps", steps)
+    check_int("eval_every", eval_every)
+    if not clip_norm > 0:
+        raise ConfigError(f"clip_norm must be positive, got {clip_norm!r}")
+    streams(codes, batch_size)  # checks there is text enough
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history = LanguageModelHistory(characters_per_step=batch_size * window)
+    windows, state = iter(()), None
+    model.train()
+    for step in tqdm(
+        range(1, steps + 1), disable=not progress, desc="training", leave=False
+    ):
+        batch = next(windows, None)
+        if batch is None:  # a new pass over the text
+            windows, state = tbptt_windows(codes, batch_size, window), None
+            batch = next(windows)
+        x, y = batch
+        logits, new_state = model(x, state if carry_state else None)
+        loss = nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), y.reshape(-1)
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+        opt.step()
+        state = _detach(new_state)
+        history.train_bpc.append(loss.item() / LN2)
+        if evaluate is not None and (step % eval_every == 0 or step == steps):
+            history.eval_steps.append(step)
+            history.eval_bpc.append(evaluate(model))
+            model.train()
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def sample(
+    model: CharLSTM,
+    vocab: Vocabulary,
+    prompt: str,
+    length: int,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> str:
+    """``length`` characters drawn one at a time after ``prompt``, from softmax(logits / temperature)."""
+    check_int("length", length)
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not temperature > 0
+    ):
+        raise ConfigError(f"temperature must be a number above 0, got {temperature!r}")
+    if not prompt:
+        raise ConfigError("the prompt must hold at least one character")
+    unknown = vocab.unknown_in(prompt)
+    if unknown:
+        raise ConfigError(
+            f"the prompt holds characters outside the vocabulary: {''.join(unknown)[:20]!r}"
+        )
+    model.eval()
+    logits, state = model(vocab.encode(prompt)[None])
+    codes = []
+    for _ in range(length):
+        probs = torch.softmax(logits[0, -1].double() / temperature, dim=-1)
+        code = int(torch.multinomial(probs, 1, generator=generator))
+        codes.append(code)
+        logits, state = model(torch.tensor([[code]]), state)
+    return vocab.decode(codes)
+
+
+@torch.no_grad()
+def cell_states(model: CharLSTM, codes: Tensor) -> Tensor:
+    """The cell state of every layer at every character of ``codes``: shape (num_layers, len, hidden)."""
+    model.eval()
+    with model.lstm.recording_gates() as traces:
+        model(codes[None])
+    return torch.stack([trace.c[0] for trace in traces])

@@ -1,0 +1,101 @@
+"""``lstm-study train-text`` and ``generate``: the shipped weights, their record, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lstm_study.cli import main
+from lstm_study.text import weights
+from lstm_study.text.corpus import load_corpus
+from lstm_study.text.vocab import Vocabulary
+
+
+def test_shipped_weights_match_their_recorded_sha256_and_size_limit():
+    info = json.loads(weights.sidecar_path(weights.WEIGHTS_PATH).read_text())
+    assert weights.sha256(weights.WEIGHTS_PATH) == info["weights_sha256"]
+    assert weights.WEIGHTS_PATH.stat().st_size <= 5 * 1024**2
+    for key in (
+        "command",
+        "seed",
+        "machine",
+        "torch",
+        "date",
+        "training_seconds",
+        "vocabulary",
+        "test_bpc",
+    ):
+        assert key in info
+    assert info["command"].startswith("lstm-study train-text ")
+    # the vocabulary is the one the training plays give
+    assert tuple(info["vocabulary"]) == Vocabulary.build(load_corpus("train")).chars
+    torch.load(weights.WEIGHTS_PATH, weights_only=True)  # plain tensors only
+
+
+def test_generate_prints_a_sample_from_the_shipped_model(capsys):
+    assert (
+        main(
+            ["generate", "--prompt", "ROMEO", "--length", "60", "--temperature", "0.8"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith("ROMEO") and len(out) == len("ROMEO") + 60 + 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--temperature", "0"], "--temperature must be a number above 0"),
+     (["--temperature", "-0.5"], "--temperature must be a number above 0"),
+     (["--temperature", "nan"], "--temperature must be a number above 0"),
+     (["--length", "0"], "--length must be an integer >= 1"),
+     (["--length", "-3"], "--length must be an integer >= 1"),
+     (["--prompt", "ROMEO 1595"], "characters the model does not know: '159'"),
+     (["--prompt", ""], "--prompt holds nothing")],
+)  # fmt: skip
+def test_generate_bad_arguments_get_one_line_errors(capsys, argv, message):
+    assert main(["generate", *argv]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_generate_without_weights_says_how_to_train(capsys, tmp_path):
+    assert main(["generate", "--weights", str(tmp_path / "none.pt")]) == 1
+    assert "lstm-study train-text" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_text_writes_weights_and_a_sidecar_that_load_back(tmp_path, capsys):
+    out = tmp_path / "tiny.pt"
+    argv = [
+        "train-text",
+        "--output",
+        str(out),
+        "--hidden-size",
+        "8",
+        "--steps",
+        "3",
+        "--eval-every",
+        "2",
+    ]
+    assert main(argv) == 0
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["weights_sha256"] == weights.sha256(out) and info["curve"]["steps"] == [
+        2,
+        3,
+    ]
+    shipped = weights.load_model(out)
+    assert (
+        shipped.model.config["hidden_size"] == 8
+        and len(shipped.vocab) == info["config"]["vocab_size"]
+    )
+    assert main(["generate", "--weights", str(out), "--length", "5"]) == 0
+
+
+def test_train_text_refuses_bad_outputs_before_training(tmp_path, capsys):
+    assert main(["train-text", "--output", str(tmp_path / "model.bin")]) == 1
+    assert "must end in .pt" in capsys.readouterr().err
+    assert main(["train-text", "--output", str(tmp_path / "missing" / "m.pt")]) == 1
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+"""The character LSTM: it learns, carrying the state helps, sampling honours its arguments."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lstm_study.errors import ConfigError
+from lstm_study.runtime import seed_everything
+from lstm_study.text.model import (
+    CharLSTM,
+    bits_per_character,
+    cell_states,
+    position_losses,
+    sample,
+    train_language_model,
+)
+from lstm_study.text.vocab import Vocabulary
+
+# a text whose next character depends on one far back: after "<x" the copy ">x" comes 12 steps later
+VOCAB = Vocabulary(tuple("abc<>."))
+
+
+def periodic_text(repeats: int = 200) -> str:
+    return "abcabcabcabc." * repeats
+
+
+@pytest.mark.slow
+def test_training_lowers_held_out_bits_per_character():
+    seed_everything(0)
+    codes = VOCAB.encode(periodic_text())
+    model = CharLSTM(len(VOCAB), hidden_size=16, dropout=0.0)
+    before = bits_per_character(model, codes, batch_size=4, window=16)
+    history = train_language_model(model, codes, steps=150, batch_size=4, window=16, lr=1e-2,
+                                   evaluate=lambda m: bits_per_character(m, codes, batch_size=4, window=16),
+                                   eval_every=50)  # fmt: skip
+    assert history.eval_steps == [50, 100, 150]
+    assert history.eval_bpc[-1] < 0.3 < 2.0 < before
+    # with the state carried, nothing is predicted without context; resetting costs bits
+    assert (
+        bits_per_character(model, codes, batch_size=4, window=4, carry_state=False)
+        > history.eval_bpc[-1] + 0.1
+    )
+
+
+def test_position_losses_cover_every_target_once():
+    model = CharLSTM(len(VOCAB), hidden_size=4)
+    codes = VOCAB.encode(periodic_text(3))
+    losses = position_losses(model, codes, batch_size=3, window=5)
+    assert losses.shape == (3, len(codes) // 3 - 1) and (losses > 0).all()
+
+
+def test_carrying_the_state_equals_one_long_pass():
+    seed_everything(1)
+    model = CharLSTM(len(VOCAB), hidden_size=8, dropout=0.0).eval()
+    codes = VOCAB.encode(periodic_text(4))[:41]
+    whole = position_losses(model, codes, batch_size=1, window=1000)
+    windowed = position_losses(model, codes, batch_size=1, window=7)
+    torch.testing.assert_close(windowed, whole)
+    assert not torch.allclose(
+        position_losses(model, codes, batch_size=1, window=7, carry_state=False), whole
+    )
+
+
+def test_sample_is_reproducible_and_uses_the_vocabulary():
+    model = CharLSTM(len(VOCAB), hidden_size=8)
+    draws = [
+        sample(model, VOCAB, "abc", 30, 1.0, torch.Generator().manual_seed(3))
+        for _ in range(2)
+    ]
+    assert (
+        draws[0] == draws[1]
+        and len(draws[0]) == 30
+        and set(draws[0]) <= set(VOCAB.chars) | {"\ufffd"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("prompt", "length", "temperature", "message"),
+    [("abc", 10, 0.0, "temperature"), ("abc", 10, -1.0, "temperature"), ("abc", 0, 1.0, "length"),
+     ("abz", 10, 1.0, "outside the vocabulary"), ("", 10, 1.0, "prompt")],
+)  # fmt: skip
+def test_sample_refuses_bad_arguments(prompt, length, temperature, message):
+    with pytest.raises(ConfigError, match=message):
+        sample(CharLSTM(len(VOCAB), hidden_size=4), VOCAB, prompt, length, temperature)
+
+
+def test_cell_states_have_one_row_per_layer_and_character():
+    model = CharLSTM(len(VOCAB), hidden_size=5, num_layers=2)
+    assert cell_states(model, VOCAB.encode("abc.abc")).shape == (2, 7, 5)
+
+
+def test_text_features_mark_stage_directions_speakers_and_columns():
+    from lstm_study.text.units import text_features
+
+    text = "**HAM**\nTo be _Aside_ or\n"
+    f = text_features(text)
+    assert (
+        "".join(c for c, s in zip(text, f["inside a stage direction"]) if s)
+        == "_Aside_"
+    )
+    assert (
+        "".join(c for c, s in zip(text, f["inside a speaker's name"]) if s) == "**HAM**"
+    )
+    assert f["position in the line"].tolist() == [0, 1, 2, 3, 4, 5, 6, 7] + list(
+        range(17)
+    )
+
+
+def test_correlations_find_a_unit_that_copies_the_feature():
+    from lstm_study.text.units import best_units
+
+    feature = (torch.arange(50) % 7 < 3).double().numpy()
+    states = torch.randn(2, 50, 4)
+    states[1, :, 2] = torch.from_numpy(feature) * -3 + 1
+    row = best_units(states, {"f": feature})[0]
+    assert (row["layer"], row["unit"]) == (1, 2) and row[
+        "correlation"
+    ] == pytest.approx(-1.0)

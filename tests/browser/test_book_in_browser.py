@@ -36,8 +36,8 @@ WIDE_CODE_PAGES = frozenset(
         "02_vanishing_gradients",
         "03_lstm",
         "04_bidirectional",
+        "04b_which_parts_matter",
         "05_scraper",
-        "06_exploratory_analysis",
         "07_predictor",
         "a1_why_cudnn_is_fast",
     )

@@ -153,8 +153,12 @@ def serve(
 
 
 @contextmanager
-def chromium(offline: bool) -> Iterator[Any]:
-    """Headless Chromium through its chromedriver, flagged as the browser test flags it."""
+def chromium(offline: bool, console_log: bool = False) -> Iterator[Any]:
+    """Headless Chromium through its chromedriver; the browser test starts it here too.
+
+    ``offline`` makes every host but the loopback server fail to resolve; ``console_log``
+    keeps the pages' console messages for ``driver.get_log("browser")``.
+    """
     os.environ["SE_OFFLINE"] = (
         "true"  # selenium-manager must never fetch a browser or a driver
     )
@@ -182,6 +186,8 @@ def chromium(offline: bool) -> Iterator[Any]:
         flags.append("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
     for flag in flags:
         options.add_argument(flag)
+    if console_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     browser = webdriver.Chrome(
         service=Service(executable_path=CHROMEDRIVER), options=options
     )

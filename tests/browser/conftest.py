@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
 import os
 import shutil
-import tempfile
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -191,41 +192,22 @@ def browser_binaries() -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def driver(html_root: Path, browser_binaries: tuple[str, str]) -> Iterator[object]:
-    """Debian's headless Chromium through its own chromedriver; nothing is ever downloaded."""
-    os.environ["SE_OFFLINE"] = (
-        "true"  # selenium-manager must never fetch a browser or a driver
-    )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    """Debian's headless Chromium through its own chromedriver; nothing is ever downloaded.
 
-    profile = tempfile.mkdtemp(prefix="lstm-study-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        "--window-size=1280,900",
-        f"--user-data-dir={profile}",
-        # The book must read offline: every host but the loopback server fails to resolve, so a
-        # page that pulls something from the internet fails the same way here, online or not.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=CHROMEDRIVER)
-    browser = webdriver.Chrome(service=service, options=options)
-    browser.set_page_load_timeout(60)
-    browser.set_script_timeout(60)
-    try:
+    Started by ``scripts/make_pdf.py``'s ``chromium``, so the PDF and the test read the book with
+    one browser set-up. Offline: every host but the loopback server fails to resolve, so a page
+    that pulls something from the internet fails the same way here, online or not.
+    """
+    with _make_pdf().chromium(offline=True, console_log=True) as browser:
         yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _make_pdf():
+    """``scripts/make_pdf.py`` as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "make_pdf", REPO / "scripts" / "make_pdf.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

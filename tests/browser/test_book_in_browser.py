@@ -32,12 +32,6 @@ WIDE_CODE_REASON = "chapters are being reformatted to 88 columns (issue 18)"
 WIDE_CODE_PAGES = frozenset(
     f"book/{name}.html"
     for name in (
-        "01_recurrent_networks",
-        "02_vanishing_gradients",
-        "03_lstm",
-        "04_bidirectional",
-        "04b_which_parts_matter",
-        "05_scraper",
         "07_predictor",
         "a1_why_cudnn_is_fast",
     )

@@ -38,7 +38,7 @@ pre-activation, and ``dh``, ``dc`` the gradients arriving at ``h_t`` and ``c_t``
     dW_hh = sum_t da_t h_{t-1}^T
 
 It supports first derivatives (training); a second derivative (``create_graph=True``
-through the loop) needs the readable loop: set ``lstm.fused = False``.
+through the loop) needs the readable loop: set ``lstm.backend = "readable"``.
 ``tests/nn/test_fused.py`` checks outputs and gradients against the readable loop and
 against ``torch.nn.LSTM``.
 """
@@ -270,7 +270,8 @@ class FusedLSTMScan(torch.autograd.Function):
             # returning them as constants would make every second derivative silently wrong.
             raise RuntimeError(
                 "the fused LSTM loop has no second derivative (backward ran with create_graph=True); "
-                "set lstm.fused = False to run the readable loop, which autograd differentiates twice"
+                'set lstm.backend = "readable" to run the readable loop, which autograd '
+                "differentiates twice"
             )
         partner, c_slope, acts, h_prev, weight_hh = ctx.saved_tensors
         steps, _, hidden, batch = partner.shape

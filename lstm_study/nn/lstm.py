@@ -14,13 +14,19 @@ so ``ours.load_state_dict(torch_lstm.state_dict())`` reproduces torch's outputs 
 gradients. To read the gates out for a figure, run the forward pass inside
 :meth:`LSTM.recording_gates`.
 
-:meth:`LSTM._scan` is the loop written to be read, and autograd differentiates it. By
-default the layer runs its fast equivalent instead, :class:`lstm_study.nn.fused.FusedLSTMScan`
-(one sigmoid for all four gates, the backward pass written out by hand); the tests hold
-the two to the same outputs and gradients. Set ``lstm.fused = False`` to run the readable
-loop (also needed for second derivatives). The fused loop computes the candidate either with
-torch's ``tanh`` or as ``2 sigmoid(2a) - 1``, whichever it measured faster on this machine
-(``lstm.candidate`` fixes one).
+:meth:`LSTM._scan` is the loop written to be read, and autograd differentiates it. The
+layer runs one of three equivalent loops, chosen by ``backend`` (:data:`BACKENDS`):
+
+- ``"fused"`` (the default): :class:`lstm_study.nn.fused.FusedLSTMScan`, the loop in Python
+  with a few fused operators per step and the backward pass written out by hand. It computes
+  the candidate either with torch's ``tanh`` or as ``2 sigmoid(2a) - 1``, whichever it
+  measured faster on this machine (``lstm.candidate`` fixes one);
+- ``"readable"``: :meth:`LSTM._scan`, differentiated by autograd (also the one that gives
+  second derivatives);
+- ``"compiled"``: :mod:`lstm_study.nn.compiled`, the same loop in C++, built on first use;
+  where it cannot be built or run it warns once and runs the fused loop.
+
+The tests hold all three to the same outputs and gradients.
 
 ``variant=`` selects one of the cell changes that Greff et al. (2017) ablated (:data:`VARIANTS`).
 Each changes the cell itself: a removed gate has no weights (so ``weight_ih`` has 3 blocks, not 4,
@@ -47,6 +53,7 @@ from torch import Tensor
 
 from lstm_study.errors import ConfigError
 from lstm_study.nn.base import RecurrentBase, State, Weights
+from lstm_study.nn.compiled import compiled_lstm_layer
 from lstm_study.nn.fused import fused_lstm_scan
 
 #: the cell variants of ``LSTM(variant=...)``, each with the change it makes to the standard cell
@@ -59,6 +66,8 @@ VARIANTS = {
     "coupled": "f = 1 - i: one gate decides what to write and what to forget",
     "peephole": "i, f, o also read the cell through a diagonal weight",
 }
+#: the loops that can run the standard cell (see the module docstring)
+BACKENDS = ("fused", "readable", "compiled")
 #: the gate blocks each variant keeps in weight_ih and weight_hh, in torch's order
 _BLOCKS = {
     "no_forget_gate": ("i", "g", "o"),
@@ -90,8 +99,6 @@ class LSTM(RecurrentBase):
 
     gate_count = 4
     state_count = 2
-    #: run the hand-fused loop (True) or the readable, autograd-differentiated ``_scan`` (False)
-    fused: bool = True
     #: how the fused loop computes the gates' nonlinearities: ``"sigmoid"`` or ``"tanh"``
     #: (:data:`lstm_study.nn.fused.CANDIDATE_FORMS`), or None to let it time both and pick
     candidate: str | None = None
@@ -110,12 +117,14 @@ class LSTM(RecurrentBase):
         dtype: torch.dtype | None = None,
         *,
         variant: str = "standard",
+        backend: str = "fused",
     ) -> None:
         if variant not in VARIANTS:
             raise ConfigError(
                 f"variant must be one of {sorted(VARIANTS)}, got {variant!r}"
             )
         self.variant = variant
+        self.backend = backend
         #: the gate blocks stacked in weight_ih and weight_hh, in this order
         self.blocks: tuple[str, ...] = _BLOCKS.get(variant, ("i", "f", "g", "o"))
         self.gate_count = len(self.blocks)
@@ -150,6 +159,20 @@ class LSTM(RecurrentBase):
                     weight.uniform_(-bound, bound)
                     self.register_parameter(name, torch.nn.Parameter(weight))
 
+    @property
+    def backend(self) -> str:
+        """Which loop runs the standard cell: ``"fused"``, ``"readable"`` or ``"compiled"``.
+
+        The variants always run the readable loop.
+        """
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in BACKENDS:
+            raise ConfigError(f"backend must be one of {BACKENDS}, got {value!r}")
+        self._backend = value
+
     def gate_rows(self, gate: str) -> slice:
         """The rows of ``weight_ih``, ``weight_hh`` and the biases that belong to ``gate``."""
         if gate not in self.blocks:
@@ -161,9 +184,11 @@ class LSTM(RecurrentBase):
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
-        return (
-            text if self.variant == "standard" else text + f", variant={self.variant!r}"
-        )
+        if self.variant != "standard":
+            text += f", variant={self.variant!r}"
+        if self.backend != "fused":
+            text += f", backend={self.backend!r}"
+        return text
 
     def _weights(self, layer: int, direction: int) -> Weights:
         weights = super()._weights(layer, direction)
@@ -230,19 +255,26 @@ class LSTM(RecurrentBase):
     def _direction(
         self, layer_input: Tensor, weights: Weights, state: State, reverse: bool
     ) -> tuple[Tensor, State]:
-        """Run one direction of one layer: the fused loop, or the readable :meth:`_scan` if ``fused`` is off."""
+        """Run one direction of one layer with the loop ``backend`` names."""
         if self.variant != "standard":
             return self._variant_direction(layer_input, weights, state, reverse)
-        if not self.fused:
+        if self.backend == "readable":
             return super()._direction(layer_input, weights, state, reverse)
         weight_ih, weight_hh, bias_ih, bias_hh = weights
         # Both biases act on every step alike: add them to each other once, not to every step.
         bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
-        projected = self._project(layer_input, weight_ih, bias)
         trace: list[Tensor] | None = [] if self._recording else None
-        output, h, c = fused_lstm_scan(
-            projected, *state, weight_hh, reverse, trace, self.candidate
-        )
+        result = None
+        if self.backend == "compiled":
+            result = compiled_lstm_layer(
+                layer_input, weight_ih, weight_hh, bias, *state, reverse, trace
+            )
+        if result is None:  # the fused loop, also where the compiled one cannot run
+            projected = self._project(layer_input, weight_ih, bias)
+            result = fused_lstm_scan(
+                projected, *state, weight_hh, reverse, trace, self.candidate
+            )
+        output, h, c = result
         if trace is not None:
             self._raw_traces.append(tuple(trace))
         return output, (h, c)

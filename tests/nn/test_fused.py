@@ -46,7 +46,7 @@ def _trio(dtype: torch.dtype, **config) -> tuple[LSTM, LSTM, torch.nn.LSTM]:
     )
     fused.load_state_dict(theirs.state_dict())
     readable.load_state_dict(theirs.state_dict())
-    readable.fused = False
+    readable.backend = "readable"
     return fused, readable, theirs
 
 
@@ -182,16 +182,16 @@ def test_second_derivatives_need_the_readable_loop():
     (grad,) = torch.autograd.grad(readable(x)[0].sum(), x, create_graph=True)
     grad.sum().backward()  # the readable loop is differentiated by autograd, twice if asked
     assert x.grad is not None
-    with pytest.raises(RuntimeError, match=r"fused = False"):
+    with pytest.raises(RuntimeError, match=r'backend = "readable"'):
         torch.autograd.grad(fused(x)[0].sum(), x, create_graph=True)
 
 
 def test_the_layer_runs_the_fused_function_by_default():
     lstm = LSTM(4, 6)
-    assert lstm.fused is True
+    assert lstm.backend == "fused"
     output, _ = lstm(torch.randn(3, 2, 4))
     assert output.grad_fn.name() == f"{FusedLSTMScan.__name__}Backward"
-    lstm.fused = False
+    lstm.backend = "readable"
     output, _ = lstm(torch.randn(3, 2, 4))
     assert "FusedLSTMScan" not in output.grad_fn.name()
 

@@ -1,0 +1,314 @@
+// The LSTM's time loop in compiled code: the same arithmetic as lstm_study/nn/fused.py,
+// without Python between the steps.
+//
+// One direction of one layer, input projection included. Forward: one product for the input
+// projection of all steps; then per step one product h_{t-1} W_hh^T and ONE pass over the
+// (batch, 4 hidden) gate block that adds the projection, applies the four nonlinearities and
+// updates c and h. Backward: per step one pass that forms the four gate gradients and one
+// product for dh_{t-1}; after the loop, dW_hh, dW_ih and dx are one product each over all steps.
+//
+// The products go to ATen: its oneDNN matmul (mkldnn::_linear_pointwise, the library behind
+// torch.nn.LSTM on the CPU) with W_hh reordered once into oneDNN's blocked layout, when the
+// caller asks for it (float32 and a torch built with oneDNN); otherwise at::mm, which calls
+// the BLAS torch was built with (MKL on x86).
+//
+// Layout: torch's, (seq_len, batch, 4 hidden), gates i, f, g, o in blocks of `hidden`
+// columns. States live in buffers with one slot more than steps: the forward direction
+// reads slot t and writes t + 1 (slot 0 holds h_0), the reverse direction reads t + 1
+// and writes t (slot T holds h_0), as in fused.py.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/stack.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <tuple>
+
+namespace {
+
+// exp(x) for floats as 2^n * p(r), r = x - n log 2 in [-log2 / 2, log2 / 2], p a degree-6
+// polynomial (Cephes' expf, relative error about 2e-7). Only arithmetic and bit moves, so
+// the compiler turns a loop of it into vector instructions; std::exp would stay scalar.
+inline float exp_approx(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  // n = round(x / log 2): adding and subtracting 1.5 * 2^23 rounds to the nearest integer
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// In double precision (gradcheck) the library's exp: exact enough for finite differences.
+inline float exp_of(float x) { return exp_approx(x); }
+inline double exp_of(double x) { return std::exp(x); }
+
+template <typename T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + exp_of(-x));
+}
+
+// tanh(x) = 2 sigmoid(2x) - 1: one exp, and the same vectorisable code as the sigmoid.
+template <typename T>
+inline T tanh_of(T x) {
+  return T(2) * sigmoid(T(2) * x) - T(1);
+}
+
+// One forward step's elementwise work, for one batch row: x is the row's input projection and
+// hw its h_{t-1} W_hh^T (4 hidden each); a receives i, f, g, o; c_prev, c_new, h_new and
+// tanh_c are `hidden` wide.
+template <typename T>
+inline void forward_row(const T* __restrict x, const T* __restrict hw, T* __restrict a,
+                        const T* __restrict c_prev, T* __restrict c_new, T* __restrict h_new,
+                        T* __restrict tanh_c, int64_t hidden) {
+  T* __restrict ai = a;
+  T* __restrict af = a + hidden;
+  T* __restrict ag = a + 2 * hidden;
+  T* __restrict ao = a + 3 * hidden;
+  const int64_t h2 = 2 * hidden, h3 = 3 * hidden;
+#pragma omp simd
+  for (int64_t j = 0; j < hidden; ++j) {
+    const T i = sigmoid(x[j] + hw[j]);
+    const T f = sigmoid(x[hidden + j] + hw[hidden + j]);
+    const T g = tanh_of(x[h2 + j] + hw[h2 + j]);
+    const T o = sigmoid(x[h3 + j] + hw[h3 + j]);
+    const T c = f * c_prev[j] + i * g;
+    const T tc = tanh_of(c);
+    ai[j] = i;
+    af[j] = f;
+    ag[j] = g;
+    ao[j] = o;
+    c_new[j] = c;
+    tanh_c[j] = tc;
+    h_new[j] = o * tc;
+  }
+}
+
+// One backward step's elementwise work, for one batch row. dh arrives from step t + 1
+// (through W_hh) and d_out from the output at t; dc is carried in place (dc_t -> dc_{t-1}).
+template <typename T>
+inline void backward_row(const T* __restrict gates, const T* __restrict c_prev,
+                         const T* __restrict tanh_c, const T* __restrict dh,
+                         const T* __restrict d_out, T* __restrict dc, T* __restrict d_gates,
+                         int64_t hidden) {
+  const T* gi = gates;
+  const T* gf = gates + hidden;
+  const T* gg = gates + 2 * hidden;
+  const T* go = gates + 3 * hidden;
+  T* __restrict di = d_gates;
+  T* __restrict df = d_gates + hidden;
+  T* __restrict dg = d_gates + 2 * hidden;
+  T* __restrict d_o = d_gates + 3 * hidden;
+#pragma omp simd
+  for (int64_t j = 0; j < hidden; ++j) {
+    const T i = gi[j], f = gf[j], g = gg[j], o = go[j], tc = tanh_c[j];
+    const T h_grad = dh[j] + d_out[j];
+    const T c_grad = dc[j] + h_grad * o * (T(1) - tc * tc);
+    di[j] = c_grad * g * i * (T(1) - i);
+    df[j] = c_grad * c_prev[j] * f * (T(1) - f);
+    dg[j] = c_grad * i * (T(1) - g * g);
+    d_o[j] = h_grad * tc * o * (T(1) - o);
+    dc[j] = c_grad * f;
+  }
+}
+
+// Split a step's rows over threads only when it has this many elements to compute.
+constexpr int64_t kGrain = 16384;
+
+int64_t row_grain(int64_t hidden) { return std::max<int64_t>(1, kGrain / (4 * hidden)); }
+
+// x w^T for x (m, k) and w (n, k): oneDNN through ATen when `onednn`, else at::mm. `w` may
+// be a weight reordered by mkldnn::_reorder_linear_weight (oneDNN only).
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool onednn) {
+  if (onednn) {
+    static const c10::OperatorHandle op =
+        c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_linear_pointwise", "");
+    torch::jit::Stack stack{x, w, bias.defined() ? c10::IValue(bias) : c10::IValue(),
+                            c10::IValue(std::string("none")),
+                            c10::IValue(c10::List<std::optional<at::Scalar>>()),
+                            c10::IValue()};
+    op.callBoxed(&stack);
+    return stack[0].toTensor();
+  }
+  return bias.defined() ? at::addmm(bias, x, w.t()) : at::mm(x, w.t());
+}
+
+// w reordered once into oneDNN's blocked layout for products with `rows`-row inputs.
+at::Tensor packed(const at::Tensor& w, int64_t rows, bool onednn) {
+  if (!onednn) return w;
+  static const c10::OperatorHandle op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_reorder_linear_weight", "");
+  torch::jit::Stack stack{w.contiguous(), c10::IValue(rows)};
+  op.callBoxed(&stack);
+  return stack[0].toTensor();
+}
+
+// Run `loop` over all rows of the batch; with `split`, over blocks of at least kRows rows in
+// parallel, each block through the whole time loop on its own thread. A batch's rows never
+// mix (row b's state depends on row b's input only), so the blocks need no synchronisation
+// between steps, where splitting each step's products costs two hand-overs per step.
+constexpr int64_t kRows = 16;
+
+template <typename Loop>
+void run_rows(int64_t batch, bool split, const Loop& loop) {
+  if (split && batch >= 2 * kRows) {
+    at::parallel_for(0, batch, kRows, loop);
+  } else {
+    loop(0, batch);
+  }
+}
+
+void check(const at::Tensor& x, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+           const at::Tensor& h0, const at::Tensor& c0) {
+  TORCH_CHECK(x.dim() == 3, "input must be (seq_len, batch, input_size)");
+  const int64_t batch = x.size(1), hidden = weight_hh.size(1);
+  TORCH_CHECK(weight_hh.sizes() == at::IntArrayRef({4 * hidden, hidden}),
+              "weight_hh must be (4 * hidden, hidden)");
+  TORCH_CHECK(weight_ih.sizes() == at::IntArrayRef({4 * hidden, x.size(2)}),
+              "weight_ih must be (4 * hidden, input_size)");
+  TORCH_CHECK(h0.sizes() == at::IntArrayRef({batch, hidden}) && c0.sizes() == h0.sizes(),
+              "h0 and c0 must be (batch, hidden)");
+  TORCH_CHECK(x.device().is_cpu(), "the compiled LSTM loop runs on the CPU");
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "the compiled LSTM loop takes float32 or float64");
+}
+
+// Returns output (T, B, H), h_n, c_n, and for the backward: gates (T, B, 4H) after their
+// nonlinearities, the h and c buffers (T + 1, B, H) and tanh(c_t) (T, B, H).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+             const std::optional<at::Tensor>& bias, const at::Tensor& h0, const at::Tensor& c0,
+             bool reverse, bool onednn, bool split) {
+  check(x_in, weight_ih, weight_hh, h0, c0);
+  const at::Tensor x = x_in.contiguous();
+  const int64_t steps = x.size(0), batch = x.size(1), hidden = weight_hh.size(1);
+  // the input projection x_t W_ih^T + b for every step at once: no time dependency
+  const at::Tensor projected =
+      linear(x.view({steps * batch, x.size(2)}), weight_ih.contiguous(),
+             bias.has_value() ? bias->contiguous() : at::Tensor(), onednn)
+          .view({steps, batch, 4 * hidden});
+  const at::Tensor w_hh = packed(weight_hh, batch, onednn);
+  at::Tensor gates = at::empty_like(projected);
+  at::Tensor hs = at::empty({steps + 1, batch, hidden}, x.options());
+  at::Tensor cs = at::empty({steps + 1, batch, hidden}, x.options());
+  at::Tensor tanh_cs = at::empty({steps, batch, hidden}, x.options());
+  const int64_t first = reverse ? steps : 0, read = reverse ? 1 : 0, write = reverse ? 0 : 1;
+  hs[first].copy_(h0);
+  cs[first].copy_(c0);
+  // The time loop for rows [begin, end) of the batch.
+  const auto loop = [&](int64_t begin, int64_t end) {
+    const int64_t rows = end - begin;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
+      for (int64_t n = 0; n < steps; ++n) {
+        const int64_t t = reverse ? steps - 1 - n : n;
+        const at::Tensor h_prev = hs[t + read].narrow(0, begin, rows);
+        const at::Tensor hw = linear(h_prev, w_hh, at::Tensor(), onednn);  // all 4 gates
+        const scalar_t* x_ptr = projected[t][begin].const_data_ptr<scalar_t>();
+        const scalar_t* hw_ptr = hw.const_data_ptr<scalar_t>();
+        scalar_t* a_ptr = gates[t][begin].data_ptr<scalar_t>();
+        const scalar_t* c_prev = cs[t + read][begin].const_data_ptr<scalar_t>();
+        scalar_t* c_new = cs[t + write][begin].data_ptr<scalar_t>();
+        scalar_t* h_new = hs[t + write][begin].data_ptr<scalar_t>();
+        scalar_t* tanh_c = tanh_cs[t][begin].data_ptr<scalar_t>();
+        at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
+          for (int64_t b = first; b < last; ++b) {
+            const int64_t g = b * 4 * hidden, h = b * hidden;
+            forward_row(x_ptr + g, hw_ptr + g, a_ptr + g, c_prev + h, c_new + h, h_new + h,
+                        tanh_c + h, hidden);
+          }
+        });
+      }
+    });
+  };
+  run_rows(batch, split, loop);
+  // copies, so that a caller changing them in place cannot change what the backward reads
+  at::Tensor output = (reverse ? hs.narrow(0, 0, steps) : hs.narrow(0, 1, steps)).clone();
+  at::Tensor h_n = hs[reverse ? 0 : steps].clone();
+  at::Tensor c_n = cs[reverse ? 0 : steps].clone();
+  return {output, h_n, c_n, gates, hs, cs, tanh_cs};
+}
+
+// Returns dx (T, B, input_size), dW_ih, dW_hh, d_bias (empty without a bias), dh_0, dc_0.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::Tensor& d_c_n,
+              const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+              const at::Tensor& gates, const at::Tensor& hs, const at::Tensor& cs,
+              const at::Tensor& tanh_cs, bool has_bias, bool reverse, bool onednn, bool split) {
+  const at::Tensor d_output = d_output_in.contiguous();
+  const at::Tensor x = x_in.contiguous();
+  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = gates.size(2) / 4;
+  const int64_t inputs = x.size(2);
+  // dh_{t-1} = da_t W_hh: a product with W_hh^T as the (hidden, 4 hidden) weight
+  const at::Tensor w_hh_t = packed(weight_hh.t().contiguous(), batch, onednn);
+  at::Tensor d_gates = at::empty_like(gates);
+  at::Tensor dh = d_h_n.contiguous().clone();
+  at::Tensor dc = d_c_n.contiguous().clone();
+  const int64_t read = reverse ? 1 : 0;  // slot of step t's previous state
+  const auto loop = [&](int64_t begin, int64_t end) {
+    const int64_t rows = end - begin;
+    at::Tensor dh_rows = dh.narrow(0, begin, rows);
+    AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+      scalar_t* dc_ptr = dc[begin].data_ptr<scalar_t>();
+      for (int64_t n = 0; n < steps; ++n) {
+        const int64_t t = reverse ? n : steps - 1 - n;  // back through time
+        const scalar_t* g_ptr = gates[t][begin].const_data_ptr<scalar_t>();
+        const scalar_t* c_prev = cs[t + read][begin].const_data_ptr<scalar_t>();
+        const scalar_t* tanh_c = tanh_cs[t][begin].const_data_ptr<scalar_t>();
+        const scalar_t* dh_ptr = dh_rows.const_data_ptr<scalar_t>();
+        const scalar_t* d_out = d_output[t][begin].const_data_ptr<scalar_t>();
+        const at::Tensor d_a = d_gates[t].narrow(0, begin, rows);
+        scalar_t* d_ptr = d_a.data_ptr<scalar_t>();
+        at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
+          for (int64_t b = first; b < last; ++b) {
+            const int64_t g = b * 4 * hidden, h = b * hidden;
+            backward_row(g_ptr + g, c_prev + h, tanh_c + h, dh_ptr + h, d_out + h,
+                         dc_ptr + h, d_ptr + g, hidden);
+          }
+        });
+        dh_rows.copy_(linear(d_a, w_hh_t, at::Tensor(), onednn));  // dh_{t-1} = da_t W_hh
+      }
+    });
+  };
+  run_rows(batch, split, loop);
+  // After the loop, one product each over all steps: dW_hh = sum_t da_t^T h_{t-1},
+  // dW_ih = sum_t da_t^T x_t, dx = da W_ih, and the bias gradient, a sum over rows.
+  const at::Tensor rows = d_gates.view({steps * batch, 4 * hidden});
+  const at::Tensor h_prev = (reverse ? hs.narrow(0, 1, steps) : hs.narrow(0, 0, steps))
+                                .reshape({steps * batch, hidden});
+  const at::Tensor x_rows = x.view({steps * batch, inputs});
+  at::Tensor d_weight_hh = linear(rows.t(), h_prev.t(), at::Tensor(), onednn);
+  at::Tensor d_weight_ih = linear(rows.t(), x_rows.t(), at::Tensor(), onednn);
+  at::Tensor dx = linear(rows, weight_ih.t().contiguous(), at::Tensor(), onednn)
+                      .view({steps, batch, inputs});
+  at::Tensor d_bias = has_bias ? rows.sum(0) : at::empty({0}, rows.options());
+  return {dx, d_weight_ih, d_weight_hh, d_bias, dh, dc};
+}
+
+}  // namespace
+
+TORCH_LIBRARY(lstm_study, m) {
+  m.def(
+      "lstm_forward(Tensor x, Tensor weight_ih, Tensor weight_hh, Tensor? bias, Tensor h0,"
+      " Tensor c0, bool reverse, bool onednn, bool split)"
+      " -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "lstm_backward(Tensor d_output, Tensor d_h_n, Tensor d_c_n, Tensor x, Tensor weight_ih,"
+      " Tensor weight_hh, Tensor gates, Tensor hs, Tensor cs, Tensor tanh_cs, bool has_bias,"
+      " bool reverse, bool onednn, bool split) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(lstm_study, CPU, m) {
+  m.impl("lstm_forward", &lstm_forward);
+  m.impl("lstm_backward", &lstm_backward);
+}

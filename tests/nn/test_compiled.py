@@ -1,0 +1,215 @@
+"""The compiled LSTM loop (lstm_study.nn.compiled) against torch.nn.LSTM and the readable loop.
+
+The first test that needs it builds the C++ extension (about 15 s with g++ and ninja, then
+cached); where it cannot be built these tests fail, except the one that checks the fallback.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from lstm_study.errors import ConfigError
+from lstm_study.nn import LSTM, compiled
+from lstm_study.nn.lstm import BACKENDS
+
+CONFIGS = [
+    dict(num_layers=1, batch_first=False, bidirectional=False),
+    dict(num_layers=1, batch_first=True, bidirectional=True),
+    dict(num_layers=3, batch_first=True, bidirectional=False),
+    dict(num_layers=2, batch_first=False, bidirectional=True),
+    dict(num_layers=2, batch_first=True, bidirectional=True, bias=False),
+]
+
+
+def _config_id(config: dict) -> str:
+    return "-".join(f"{key}={value}" for key, value in config.items())
+
+
+@pytest.fixture(
+    params=[("auto", True), ("auto", False), ("aten", True)],
+    ids=["onednn-split", "onednn-steps", "aten-split"],
+)
+def products(request, monkeypatch) -> tuple[str, bool]:
+    """Each way of running the loop: products through oneDNN or ATen's mm, rows split or not."""
+    monkeypatch.setattr(compiled, "PRODUCTS", request.param[0])
+    monkeypatch.setattr(compiled, "SPLIT_ROWS", request.param[1])
+    return request.param
+
+
+def _run(module, x, hx):
+    """Outputs and every gradient (input, initial state when given, parameters) of one loss."""
+    x = x.clone().requires_grad_()
+    hx = None if hx is None else tuple(s.clone().requires_grad_() for s in hx)
+    output, (h_n, c_n) = module(x, hx)
+    weights = torch.linspace(-1, 1, output.numel(), dtype=x.dtype).view_as(output)
+    ((output * weights).sum() + h_n.square().sum() + c_n.sin().sum()).backward()
+    grads = (
+        [x.grad]
+        + ([] if hx is None else [s.grad for s in hx])
+        + [p.grad for p in module.parameters()]
+    )
+    return [output, h_n, c_n], grads
+
+
+def _graph_names(node, seen=None) -> set[str]:
+    """The names of every autograd node behind ``node``."""
+    seen = set() if seen is None else seen
+    if node is not None and node not in seen:
+        seen.add(node)
+        for parent, _ in node.next_functions:
+            _graph_names(parent, seen)
+    return {n.name() for n in seen}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=_config_id)
+@pytest.mark.parametrize(
+    "given_state", [False, True], ids=["zero-state", "given-state"]
+)
+@pytest.mark.parametrize("batch", [5, 40], ids=["batch5", "batch40"])
+def test_compiled_equals_torch_in_float32(config, given_state, batch, products):
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTM(4, 6, **config)
+    ours = LSTM(4, 6, backend="compiled", **config)
+    ours.load_state_dict(theirs.state_dict())  # state-dict compatible both ways
+    directions = 2 if config.get("bidirectional") else 1
+    x = torch.randn((batch, 7, 4) if config["batch_first"] else (7, batch, 4))
+    shape = (config["num_layers"] * directions, batch, 6)
+    hx = (torch.randn(shape), torch.randn(shape)) if given_state else None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that the split into row blocks runs on 2 threads
+    try:
+        ours_out, ours_grads = _run(ours, x, hx)
+    finally:
+        torch.set_num_threads(threads)
+    their_out, their_grads = _run(theirs, x, hx)
+    for mine, reference in zip(ours_out, their_out):
+        torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-5)
+    for mine, reference in zip(ours_grads, their_grads):
+        torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-4)
+    assert "CompiledLSTMLayerBackward" in _graph_names(ours_out[0].grad_fn)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_gradcheck_in_double_precision(reverse, bias):
+    torch.manual_seed(1)
+    d = torch.float64
+    args = (
+        torch.randn(5, 3, 2, dtype=d, requires_grad=True),  # x
+        torch.randn(12, 2, dtype=d, requires_grad=True),  # W_ih
+        torch.randn(12, 3, dtype=d, requires_grad=True),  # W_hh
+        torch.randn(12, dtype=d, requires_grad=True) if bias else None,
+        torch.randn(3, 3, dtype=d, requires_grad=True),  # h_0
+        torch.randn(3, 3, dtype=d, requires_grad=True),  # c_0
+    )
+    assert torch.autograd.gradcheck(
+        lambda *a: compiled.CompiledLSTMLayer.apply(*a, reverse, None), args
+    )
+
+
+def test_the_layer_gradchecks_with_layers_and_directions():
+    torch.manual_seed(2)
+    lstm = LSTM(3, 4, num_layers=2, bidirectional=True, backend="compiled").double()
+    x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: lstm(x)[0], (x,))
+
+
+def test_the_three_backends_agree_and_record_the_same_gates():
+    torch.manual_seed(3)
+    layers = {name: LSTM(4, 6, num_layers=2, backend=name) for name in BACKENDS}
+    for layer in layers.values():
+        layer.load_state_dict(layers["readable"].state_dict())
+    x = torch.randn(8, 3, 4)
+    traces = {}
+    for name, layer in layers.items():
+        with layer.recording_gates() as recorded:
+            layer(x)
+        traces[name] = recorded
+    for name in ("fused", "compiled"):
+        for mine, reference in zip(traces[name], traces["readable"]):
+            for gate in "ifgoc":
+                torch.testing.assert_close(
+                    getattr(mine, gate), getattr(reference, gate), atol=1e-6, rtol=1e-5
+                )
+
+
+def test_a_bad_backend_is_refused_and_the_repr_names_it():
+    with pytest.raises(ConfigError, match="backend must be one of"):
+        LSTM(2, 3, backend="cudnn")
+    lstm = LSTM(2, 3, backend="compiled")
+    assert "backend='compiled'" in repr(lstm)
+    with pytest.raises(ConfigError):
+        lstm.backend = "fast"
+    assert lstm.backend == "compiled"
+
+
+def test_no_second_derivative_through_the_compiled_loop():
+    lstm = LSTM(2, 3, backend="compiled").double()
+    x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(RuntimeError, match='backend="readable"'):
+        torch.autograd.grad(lstm(x)[0].sum(), x, create_graph=True)
+
+
+def test_an_input_it_cannot_take_runs_the_fused_loop_with_one_warning(monkeypatch):
+    monkeypatch.setattr(compiled, "_warned", set())
+    torch.manual_seed(4)
+    lstm = LSTM(2, 3, backend="compiled").to(torch.bfloat16)
+    x = torch.randn(4, 2, 2, dtype=torch.bfloat16)
+    with pytest.warns(RuntimeWarning, match="fused loop runs instead") as caught:
+        output, _ = lstm(x)
+        lstm(x)
+    assert len(caught) == 1
+    assert output.dtype == torch.bfloat16
+
+
+def test_without_a_compiler_it_warns_once_and_runs_the_fused_loop(tmp_path):
+    # A fresh process with an empty extension cache and a compiler that does not exist.
+    script = textwrap.dedent(
+        """
+        import warnings
+        import torch
+        from lstm_study.nn import LSTM, compiled
+        torch.manual_seed(0)
+        theirs = torch.nn.LSTM(3, 4)
+        ours = LSTM(3, 4, backend="compiled")
+        ours.load_state_dict(theirs.state_dict())
+        x = torch.randn(5, 2, 3)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out, _ = ours(x)
+            ours(x)
+        mine = [str(w.message) for w in caught if "could not be built" in str(w.message)]
+        assert len(mine) == 1, mine
+        assert "FusedLSTMScan" in out.grad_fn.name()
+        torch.testing.assert_close(out, theirs(x)[0], atol=1e-5, rtol=1e-5)
+        assert compiled.unavailable_reason()
+        print("fell back:", mine[0][:80])
+        """
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TORCH_EXTENSIONS_DIR": str(tmp_path / "extensions"),
+        "CXX": str(tmp_path / "no-such-compiler"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "fell back" in result.stdout
+
+
+def test_the_build_name_changes_with_the_processor(monkeypatch):
+    name = compiled.extension_name()
+    assert name.startswith("lstm_study_loop_")
+    monkeypatch.setattr(compiled, "_cpu_signature", lambda: "some other cpu")
+    assert compiled.extension_name() != name

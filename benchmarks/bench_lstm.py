@@ -29,6 +29,9 @@ from lstm_study.benchmark import (
     results_name,
     run_benchmark,
 )
+from lstm_study.errors import ConfigError
+from lstm_study.files import write_atomically
+from lstm_study.runtime import resolve_device
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -69,8 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--extras",
         action=argparse.BooleanOptionalAction,
-        default=None,
-        help="also time torch.compile (and CUDA graphs on CUDA); default: on for CUDA only",
+        default=True,
+        help="also time the readable loop through torch.compile (and CUDA graphs on CUDA); "
+        "its first call, the compile time, takes minutes on the CPU (default: on)",
     )
     parser.add_argument(
         "--output",
@@ -87,16 +91,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark on each device asked for; print and save the tables."""
     args = parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but PyTorch sees no CUDA GPU here", file=sys.stderr)
+    if args.device == "auto":  # the CPU always, then CUDA when there is a GPU
+        names = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    else:
+        names = [args.device]
+    try:
+        devices = [resolve_device(name) for name in names]
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
-    devices = {
-        "auto": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
-        "cpu": ["cpu"],
-        "cuda": ["cuda"],
-    }
     shapes = [shape for shape in SHAPES if shape.name in args.shapes]
-    for device in devices[args.device]:
+    for device in devices:
         results = run_benchmark(
             args.model, shapes, device, threads=args.threads, warmup=args.warmup,
             min_run_time=args.min_run_time, extras=args.extras,
@@ -109,11 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_save:
             args.output.mkdir(parents=True, exist_ok=True)
             path = args.output / f"{results_name(results)}.json"
-            temporary = path.with_name(f".{path.name}.tmp")
-            temporary.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-            temporary.replace(
-                path
-            )  # atomic: a killed run leaves the previous file whole
+            # atomic: a killed run leaves the previous file whole
+            write_atomically(path, json.dumps(results, indent=2) + "\n", "the results")
             print(f"wrote {path}")
     if args.device == "auto" and not torch.cuda.is_available():
         print("no CUDA GPU visible to PyTorch: CUDA figures not taken")

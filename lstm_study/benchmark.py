@@ -11,14 +11,10 @@ is the command-line front end; the appendix "Why cuDNN is fast" and the tests ca
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import platform
 import re
 import statistics
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,38 +24,43 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 from torch.utils import benchmark
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from lstm_study.errors import ConfigError, check_int
+from lstm_study.machine import BUSY_LOAD_PER_CORE, MACHINE_KEYS, machine_info
+from lstm_study.machine import cpu_description as cpu_description  # re-exported
 from lstm_study.runtime import resolve_device
 
 #: Bump when the layout of :func:`run_benchmark`'s result changes; the tests check it.
-SCHEMA_VERSION = 2
-#: A machine whose 1-minute load average, per core, exceeds this when timing starts is busy:
-#: other work competes for the cores and the ratios are not to be trusted (see benchmarks/README.md).
-BUSY_LOAD_PER_CORE = 0.3
-#: What :func:`machine_info` records; :func:`check_results` requires every key.
-MACHINE_KEYS = (
-    "device", "device_name", "cpu_model", "cpu_capability", "threads", "torch", "python", "platform", "date",
-    "load_average_1min", "load_average_5min", "cpu_count", "busy", "fused_candidate",
-)  # fmt: skip
+SCHEMA_VERSION = 3
 REFERENCE = "torch"
-#: the row of lstm_study.nn.LSTM with ``fused = False``: the loop chapter 3 prints, differentiated by autograd
+#: our layer as it runs by default (for the LSTM, ``backend="fused"``)
+FUSED = "ours, fused loop"
+#: ``LSTM(backend="readable")``: the loop chapter 3 prints, differentiated by autograd
 READABLE = "ours, readable loop"
+#: ``LSTM(backend="compiled")``: the same loop in C++ (lstm_study.nn.compiled)
+COMPILED = "ours, compiled loop"
+#: the readable loop through ``torch.compile``: what the compiler makes of the same Python code
+TORCH_COMPILE = "readable + torch.compile"
 ROW_KEYS = (
     "shape", "batch", "seq_len", "input_size", "hidden_size",
-    "implementation", "median_ms", "iqr_ms", "runs", "ratio_to_torch", "cpu_ms", "cpu_ratio_to_torch", "error",
+    "implementation", "median_ms", "iqr_ms", "runs", "ratio_to_torch", "cpu_ms", "cpu_ratio_to_torch",
+    "first_call_s", "error",
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call over timed blocks: wall-clock median and IQR, CPU-time median, call count."""
+    """Seconds per call over timed blocks: wall-clock median and IQR, CPU-time median, call count.
+
+    ``first_call`` is the first call's wall-clock seconds: where something is compiled on first
+    use (``torch.compile``, the C++ loop when it is not cached yet), the compile time.
+    """
 
     median: float
     iqr: float
     cpu_median: float
     runs: int
+    first_call: float
 
 
 @dataclass(frozen=True)
@@ -119,22 +120,32 @@ def _variants(
     )
     steps: dict[str, Callable[[], Any]] = {
         REFERENCE: lambda: training_step(theirs, x, theirs.parameters()),
-        "ours": lambda: training_step(ours, x, ours.parameters()),
+        FUSED: lambda: training_step(ours, x, ours.parameters()),
     }
-    if getattr(ours, "fused", False):
-        # The LSTM runs its fused loop by default; time the readable loop it replaces too.
-        readable = ours_class(shape.input_size, shape.hidden_size, device=device)
-        readable.load_state_dict(theirs.state_dict())
-        readable.fused = False
-        steps[READABLE] = lambda: training_step(readable, x, readable.parameters())
+    if model != "lstm":
+        return steps
+    # The LSTM runs its fused loop by default; time the readable loop it replaces, and the
+    # same loop compiled, too.
+    layers = {}
+    for name, backend in ((READABLE, "readable"), (COMPILED, "compiled")):
+        layer = ours_class(shape.input_size, shape.hidden_size, device=device)
+        layer.load_state_dict(theirs.state_dict())
+        layer.backend = backend
+        layers[name] = layer
+    steps[READABLE] = lambda: training_step(
+        layers[READABLE], x, layers[READABLE].parameters()
+    )
+    if device.type == "cpu":
+        steps[COMPILED] = _deferred(lambda: _compiled_loop(layers[COMPILED], x))
     if not extras:
         return steps
-    # Removing per-step launch overhead: let the compiler fuse the step (and, on CUDA,
-    # replay it as one graph), or capture forward and backward as CUDA graphs by hand.
-    steps["ours + torch.compile"] = _deferred(lambda: _compiled(ours, x, "default"))
+    # Removing per-step overhead: let the compiler fuse the step (and, on CUDA, replay it
+    # as one graph), or capture forward and backward as CUDA graphs by hand.
+    readable = layers[READABLE]
+    steps[TORCH_COMPILE] = _deferred(lambda: _compiled(readable, x, "default"))
     if device.type == "cuda":
-        steps["ours + torch.compile (CUDA graphs)"] = _deferred(
-            lambda: _compiled(ours, x, "reduce-overhead")
+        steps[f"{TORCH_COMPILE} (CUDA graphs)"] = _deferred(
+            lambda: _compiled(readable, x, "reduce-overhead")
         )
         steps["ours + CUDA graph"] = _deferred(lambda: _graphed(ours_class, theirs, x))
     return steps
@@ -150,6 +161,17 @@ def _deferred(build: Callable[[], Callable[[], Any]]) -> Callable[[], Any]:
         return built[0]()
 
     return step
+
+
+def _compiled_loop(layer: nn.Module, x: Tensor) -> Callable[[], Any]:
+    """The C++ loop's step; an error (so a failed row, not fused timings) if it cannot be built."""
+    from lstm_study.nn import compiled
+
+    if not compiled.load():
+        raise RuntimeError(
+            f"the C++ loop could not be built: {compiled.unavailable_reason()}"
+        )
+    return lambda: training_step(layer, x, layer.parameters())
 
 
 def _compiled(layer: nn.Module, x: Tensor, mode: str) -> Callable[[], Any]:
@@ -187,6 +209,7 @@ def time_steps(
     # Timer.timeit(n) runs a few untimed calls before its n timed ones, so CPU time per call is
     # CPU time over the calls actually made, counted here.
     calls = dict.fromkeys(steps, 0)
+    first: dict[str, float] = {}
     for name, step in steps.items():
 
         def counted(step: Callable[[], Any] = step, name: str = name) -> Any:
@@ -194,7 +217,10 @@ def time_steps(
             return step()
 
         try:
-            for _ in range(warmup):
+            started = time.perf_counter()
+            step()
+            first[name] = time.perf_counter() - started
+            for _ in range(warmup - 1):
                 step()
             timer = benchmark.Timer(
                 stmt="step()",
@@ -229,149 +255,9 @@ def time_steps(
             merged.iqr,
             statistics.median(cpu[name]),
             len(measured) * number[name],
+            first[name],
         )
     return {name: outcome[name] for name in steps}
-
-
-class _OpCounter(TorchDispatchMode):
-    """Count the operators that compute (not views) dispatched while the mode is active."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.counts: Counter[str] = Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's signature
-        if not func.is_view:
-            self.counts[func.overloadpacket.__name__] += 1
-        return func(*args, **(kwargs or {}))
-
-
-def count_ops(run: Callable[[], Any]) -> tuple[Counter[str], Any]:
-    """Run ``run()`` and return (operator name -> calls, its result), views not counted.
-
-    Each count is one kernel that touches memory: on a GPU, one launch. The forward and the
-    backward pass can be counted separately by calling this twice.
-    """
-    with _OpCounter() as counter:
-        result = run()
-    return counter.counts, result
-
-
-def graph_nodes(output: Tensor) -> int:
-    """Return how many autograd nodes the backward pass from ``output`` would visit."""
-    seen: set[Any] = set()
-    stack = [output.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        stack.extend(parent for parent, _ in node.next_functions)
-    return len(seen)
-
-
-def ops_per_step(
-    layer: nn.Module, batch: int, steps: tuple[int, int] = (20, 40)
-) -> dict[str, float]:
-    """Operators per time step of ``layer``'s forward and backward, and autograd nodes per step.
-
-    Counted at two sequence lengths; the difference divided by the difference in steps is
-    what each step adds (the fixed costs of a call cancel).
-    """
-    layer(
-        torch.randn(
-            2, batch, layer.input_size, generator=torch.Generator().manual_seed(0)
-        )
-    )  # first-call work
-    totals = []
-    for length in steps:
-        x = torch.randn(
-            length, batch, layer.input_size, generator=torch.Generator().manual_seed(0)
-        )
-        for parameter in layer.parameters():
-            parameter.grad = None
-        forward, (output, _) = count_ops(lambda: layer(x))
-        nodes = graph_nodes(output)
-        backward, _ = count_ops(lambda: output.sum().backward())
-        totals.append((sum(forward.values()), sum(backward.values()), nodes))
-    span = steps[1] - steps[0]
-    (f0, b0, n0), (f1, b1, n1) = totals
-    return {
-        "forward": (f1 - f0) / span,
-        "backward": (b1 - b0) / span,
-        "autograd nodes": (n1 - n0) / span,
-    }
-
-
-def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
-    """Describe where the figures were taken: hardware, vector kernels, load, versions, thread count, date.
-
-    ``busy`` is True when the 1-minute load average per core exceeds :data:`BUSY_LOAD_PER_CORE`
-    as the run starts; ``fused_candidate`` is what the fused LSTM loop measured and chose here
-    (:func:`lstm_study.nn.fused.time_candidate_forms`).
-    """
-    from lstm_study.nn.fused import (
-        time_candidate_forms,  # the nn package is not needed for the RNN
-    )
-
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
-    cores = os.cpu_count() or 1
-    cpu = cpu_description()
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        candidate = time_candidate_forms(device)
-    finally:
-        torch.set_num_threads(previous)
-    return {
-        "device": device.type,
-        "device_name": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else cpu["name"],
-        "cpu_model": cpu,
-        # which vector kernels torch's CPU operators run: AVX512, AVX2 or DEFAULT (ATEN_CPU_CAPABILITY)
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "threads": threads,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        # Other processes competing for the cores slow both implementations, and threads most.
-        "load_average_1min": load[0],
-        "load_average_5min": load[1],
-        "cpu_count": cores,
-        "busy": load[0] is not None and load[0] / cores > BUSY_LOAD_PER_CORE,
-        "fused_candidate": {
-            "sigmoid_us": candidate.sigmoid * 1e6,
-            "tanh_us": candidate.tanh * 1e6,
-            "choice": candidate.choice,
-        },
-    }
-
-
-def cpu_description() -> dict[str, Any]:
-    """The CPU's model name, vendor, family and model numbers, and its widest vector extension."""
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    break  # the first processor is enough
-                key, _, value = line.partition(":")
-                fields[key.strip()] = value.strip()
-    except OSError:
-        pass
-    flags = set(fields.get("flags", "").split())
-    widest = next(
-        (name for name in ("avx512f", "avx2", "avx", "sse4_2") if name in flags), None
-    )
-    return {
-        "name": fields.get("model name") or platform.processor() or platform.machine(),
-        "vendor": fields.get("vendor_id"),
-        "family": fields.get("cpu family"),
-        "model": fields.get("model"),
-        "widest_vector_extension": widest,
-    }
 
 
 def results_name(results: dict[str, Any]) -> str:
@@ -416,8 +302,9 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Time one training step of ours and torch's layer at each shape; return a JSON-ready dict.
 
-    ``extras`` adds the launch-overhead variants (``torch.compile``, CUDA graphs); it
-    defaults to on for CUDA and off for the CPU, where compiling takes minutes.
+    ``extras`` adds the variants that remove per-step overhead by compiling (``torch.compile``
+    of the readable loop; on CUDA also CUDA graphs); it defaults to on for CUDA and off for the
+    CPU, where ``torch.compile`` takes minutes (``make bench`` turns it on).
     """
     check_int("threads", threads)
     device = resolve_device(device)
@@ -458,7 +345,7 @@ def _time_shape(
     measured = time_steps(
         steps, threads=threads, warmup=warmup, min_run_time=min_run_time
     )
-    for name in (REFERENCE, "ours"):
+    for name in (REFERENCE, FUSED):
         if isinstance(measured[name], BaseException):
             raise measured[name]
     reference = measured[REFERENCE]
@@ -473,13 +360,14 @@ def _time_shape(
             error = f"{type(result).__name__}: {result}"[:500]
             row.update(
                 median_ms=None, iqr_ms=None, runs=0, ratio_to_torch=None, cpu_ms=None, cpu_ratio_to_torch=None,
-                error=error,
+                first_call_s=None, error=error,
             )  # fmt: skip
         else:
             row.update(
                 median_ms=result.median * 1e3, iqr_ms=result.iqr * 1e3, runs=result.runs,
                 ratio_to_torch=result.median / reference.median, cpu_ms=result.cpu_median * 1e3,
-                cpu_ratio_to_torch=result.cpu_median / reference.cpu_median, error=None,
+                cpu_ratio_to_torch=result.cpu_median / reference.cpu_median,
+                first_call_s=result.first_call, error=None,
             )  # fmt: skip
         rows.append({key: row[key] for key in ROW_KEYS})
     return rows
@@ -522,9 +410,9 @@ def check_results(results: dict[str, Any]) -> None:
         names = [
             row["implementation"] for row in results["rows"] if row["shape"] == shape
         ]
-        if names[:2] != [REFERENCE, "ours"]:
+        if names[:2] != [REFERENCE, FUSED]:
             raise ValueError(
-                f"shape {shape!r} must start with rows {REFERENCE!r} and 'ours', got {names}"
+                f"shape {shape!r} must start with rows {REFERENCE!r} and {FUSED!r}, got {names}"
             )
 
 
@@ -540,7 +428,7 @@ def format_table(results: dict[str, Any]) -> str:
         f"1-minute load average {'unknown' if load is None else f'{load:.2f}'} on {machine['cpu_count']} cores "
         f"when timing started: {'BUSY' if machine['busy'] else 'quiet'}",
         f"{'shape':<16} {'B':>3} {'T':>4} {'in':>4} {'H':>4}  {'implementation':<36} {'median ms':>10} "
-        f"{'IQR ms':>8} {'runs':>5} {'x torch':>8} {'CPU ms':>9} {'x torch':>8}",
+        f"{'IQR ms':>8} {'runs':>5} {'x torch':>8} {'CPU ms':>9} {'x torch':>8} {'1st call s':>10}",
     ]
     for row in results["rows"]:
         head = f"{row['shape']:<16} {row['batch']:>3} {row['seq_len']:>4} {row['input_size']:>4} {row['hidden_size']:>4}"
@@ -552,6 +440,11 @@ def format_table(results: dict[str, Any]) -> str:
         lines.append(
             f"{head}  {row['implementation']:<36} {row['median_ms']:>10.2f} {row['iqr_ms']:>8.2f} "
             f"{row['runs']:>5} {row['ratio_to_torch']:>8.2f} {row['cpu_ms']:>9.2f} {row['cpu_ratio_to_torch']:>8.2f}"
+            + (
+                f" {row['first_call_s']:>10.2f}"
+                if row["first_call_s"] is not None
+                else ""
+            )
         )
     return "\n".join(lines)
 
@@ -579,11 +472,7 @@ def committed_results_table(folder: Path) -> pd.DataFrame:
             if result["implementation"] == REFERENCE:
                 row[f"{result['shape']}: torch ms"] = round(result["median_ms"], 2)
             else:
-                name = (
-                    "fused"
-                    if result["implementation"] == "ours"
-                    else result["implementation"].removeprefix("ours, ")
-                )
+                name = result["implementation"].removeprefix("ours, ")
                 row[f"{result['shape']}: {name} x torch"] = round(
                     result["ratio_to_torch"], 2
                 )

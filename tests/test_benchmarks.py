@@ -13,25 +13,24 @@ import pytest
 import torch
 
 from lstm_study.benchmark import (
-    MACHINE_KEYS,
+    COMPILED,
+    FUSED,
     READABLE,
     ROW_KEYS,
     SCHEMA_VERSION,
     Shape,
     busy_warning,
     check_results,
-    count_ops,
     format_table,
-    graph_nodes,
-    machine_info,
-    ops_per_step,
     results_name,
     run_benchmark,
     time_steps,
 )  # fmt: skip
 from lstm_study.errors import ConfigError
+from lstm_study.machine import MACHINE_KEYS, machine_info
 from lstm_study.nn import LSTM
 from lstm_study.nn.fused import CANDIDATE_FORMS
+from lstm_study.profiling import count_ops, graph_nodes, ops_per_step
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -53,13 +52,14 @@ def test_tiny_run_has_the_schema(model):
     check_results(results)
     assert results["schema_version"] == SCHEMA_VERSION and results["model"] == model
     assert results["machine"]["device"] == "cpu" and results["machine"]["threads"] == 1
-    names = ["torch", "ours"] + ([READABLE] if model == "lstm" else [])
+    names = ["torch", FUSED] + ([READABLE, COMPILED] if model == "lstm" else [])
     assert [(row["shape"], row["implementation"]) for row in results["rows"]] == [
         (shape, name) for shape in ("tiny", "tiny-2") for name in names
     ]
     for row in results["rows"]:
         assert tuple(row) == ROW_KEYS and row["error"] is None
         assert row["median_ms"] > 0 and row["runs"] >= 3 and row["cpu_ms"] >= 0
+        assert row["first_call_s"] > 0
     assert all(
         row["ratio_to_torch"] == 1.0
         for row in results["rows"]
@@ -138,6 +138,19 @@ def test_check_results_rejects_damaged_results(damage, tiny_rnn_results):
     damage(broken)
     with pytest.raises(ValueError):
         check_results(broken)
+
+
+def test_the_command_refuses_a_missing_gpu(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    spec = importlib.util.spec_from_file_location(
+        "bench_lstm", ROOT / "benchmarks" / "bench_lstm.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--device", "cuda", "--output", str(tmp_path)]) == 1
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_command_writes_json(tmp_path):
@@ -229,8 +242,7 @@ def test_graph_nodes_grow_with_recorded_operations():
 
 def test_per_step_counts_of_the_three_lstms():
     torch.manual_seed(0)
-    readable = LSTM(3, 4)
-    readable.fused = False
+    readable = LSTM(3, 4, backend="readable")
     counts = {name: ops_per_step(layer, batch=2, steps=(3, 5)) for name, layer in
               (("torch", torch.nn.LSTM(3, 4)), ("fused", LSTM(3, 4)), ("readable", readable))}  # fmt: skip
     for per_step in counts.values():

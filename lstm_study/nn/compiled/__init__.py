@@ -4,10 +4,14 @@ The fused loop (:mod:`lstm_study.nn.fused`) already does per step what cuDNN doe
 matrix product for all four gates and a few elementwise operators. What remains between it
 and ``torch.nn.LSTM`` on a CPU is Python: each step still sends about eight operators
 forward and five backward through the interpreter and the dispatcher, and each elementwise
-operator reads and writes the whole gate block once more. ``csrc/lstm_loop.cpp`` runs the
-same loop in C++: ATen's ``addmm`` for the products, and ONE pass over the gate block per
-step for all four nonlinearities and the cell update (forward), or for all four gate
-gradients (backward).
+operator reads and writes the whole gate block once more. ``lstm_loop.cpp``, beside this
+file, runs one direction of one layer in C++: the input projection as one product, then per
+step one product for all four gates and ONE pass over the gate block for all four
+nonlinearities and the cell update (forward), or for all four gate gradients (backward).
+The products go through ATen, to oneDNN's matmul with ``W_hh`` reordered once (float32,
+``PRODUCTS = "auto"``) or to ``at::mm`` (float64, or ``PRODUCTS = "aten"``); with several
+threads, blocks of the batch's rows run through the whole loop on their own threads
+(``SPLIT_ROWS``).
 
 It is compiled by :func:`torch.utils.cpp_extension.load` on first use (g++ and ninja; about a
 minute) and cached in ``TORCH_EXTENSIONS_DIR`` (by default ``~/.cache/torch_extensions``),
@@ -29,7 +33,7 @@ import torch
 from torch import Tensor
 
 #: the C++ source of the compiled loop
-SOURCE = Path(__file__).with_name("csrc") / "lstm_loop.cpp"
+SOURCE = Path(__file__).with_name("lstm_loop.cpp")
 #: optimise, and let ``#pragma omp simd`` vectorise the elementwise loops (no OpenMP runtime)
 FLAGS = ["-O3", "-fopenmp-simd", "-ffp-contract=fast"]
 #: dtypes the compiled loop takes

@@ -206,32 +206,38 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
   const int64_t first = reverse ? steps : 0, read = reverse ? 1 : 0, write = reverse ? 0 : 1;
   hs[first].copy_(h0);
   cs[first].copy_(c0);
-  // The time loop for rows [begin, end) of the batch.
-  const auto loop = [&](int64_t begin, int64_t end) {
-    const int64_t rows = end - begin;
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
+  // The time loop for rows [begin, end) of the batch, on raw pointers: a step creates no
+  // tensor but the product's input view and its result.
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
+    const int64_t width = 4 * hidden;
+    const scalar_t* proj = projected.const_data_ptr<scalar_t>();
+    scalar_t* gate = gates.data_ptr<scalar_t>();
+    scalar_t* h_buf = hs.data_ptr<scalar_t>();
+    scalar_t* c_buf = cs.data_ptr<scalar_t>();
+    scalar_t* tanh_buf = tanh_cs.data_ptr<scalar_t>();
+    const auto loop = [&](int64_t begin, int64_t end) {
+      const int64_t rows = end - begin;
       for (int64_t n = 0; n < steps; ++n) {
         const int64_t t = reverse ? steps - 1 - n : n;
-        const at::Tensor h_prev = hs[t + read].narrow(0, begin, rows);
+        // first row of this block in step t, in its previous state and in its new state
+        const int64_t here = t * batch + begin;
+        const int64_t prev = (t + read) * batch + begin, next = (t + write) * batch + begin;
+        const at::Tensor h_prev =
+            at::from_blob(h_buf + prev * hidden, {rows, hidden}, x.options());
         const at::Tensor hw = linear(h_prev, w_hh, at::Tensor(), onednn);  // all 4 gates
-        const scalar_t* x_ptr = projected[t][begin].const_data_ptr<scalar_t>();
         const scalar_t* hw_ptr = hw.const_data_ptr<scalar_t>();
-        scalar_t* a_ptr = gates[t][begin].data_ptr<scalar_t>();
-        const scalar_t* c_prev = cs[t + read][begin].const_data_ptr<scalar_t>();
-        scalar_t* c_new = cs[t + write][begin].data_ptr<scalar_t>();
-        scalar_t* h_new = hs[t + write][begin].data_ptr<scalar_t>();
-        scalar_t* tanh_c = tanh_cs[t][begin].data_ptr<scalar_t>();
         at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
           for (int64_t b = first; b < last; ++b) {
-            const int64_t g = b * 4 * hidden, h = b * hidden;
-            forward_row(x_ptr + g, hw_ptr + g, a_ptr + g, c_prev + h, c_new + h, h_new + h,
-                        tanh_c + h, hidden);
+            const int64_t g = (here + b) * width, h = b * hidden;
+            forward_row(proj + g, hw_ptr + b * width, gate + g, c_buf + prev * hidden + h,
+                        c_buf + next * hidden + h, h_buf + next * hidden + h,
+                        tanh_buf + here * hidden + h, hidden);
           }
         });
       }
-    });
-  };
-  run_rows(batch, split, loop);
+    };
+    run_rows(batch, split, loop);
+  });
   // copies, so that a caller changing them in place cannot change what the backward reads
   at::Tensor output = (reverse ? hs.narrow(0, 0, steps) : hs.narrow(0, 1, steps)).clone();
   at::Tensor h_n = hs[reverse ? 0 : steps].clone();
@@ -255,32 +261,38 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
   at::Tensor dh = d_h_n.contiguous().clone();
   at::Tensor dc = d_c_n.contiguous().clone();
   const int64_t read = reverse ? 1 : 0;  // slot of step t's previous state
-  const auto loop = [&](int64_t begin, int64_t end) {
-    const int64_t rows = end - begin;
-    at::Tensor dh_rows = dh.narrow(0, begin, rows);
-    AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
-      scalar_t* dc_ptr = dc[begin].data_ptr<scalar_t>();
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+    const int64_t width = 4 * hidden;
+    const scalar_t* gate = gates.const_data_ptr<scalar_t>();
+    const scalar_t* c_buf = cs.const_data_ptr<scalar_t>();
+    const scalar_t* tanh_buf = tanh_cs.const_data_ptr<scalar_t>();
+    const scalar_t* d_out_buf = d_output.const_data_ptr<scalar_t>();
+    scalar_t* d_gate = d_gates.data_ptr<scalar_t>();
+    scalar_t* dc_buf = dc.data_ptr<scalar_t>();
+    const auto loop = [&](int64_t begin, int64_t end) {
+      const int64_t rows = end - begin;
+      at::Tensor dh_rows = dh.narrow(0, begin, rows).clone();  // replaced at every step
+      scalar_t* dc_ptr = dc_buf + begin * hidden;
       for (int64_t n = 0; n < steps; ++n) {
         const int64_t t = reverse ? n : steps - 1 - n;  // back through time
-        const scalar_t* g_ptr = gates[t][begin].const_data_ptr<scalar_t>();
-        const scalar_t* c_prev = cs[t + read][begin].const_data_ptr<scalar_t>();
-        const scalar_t* tanh_c = tanh_cs[t][begin].const_data_ptr<scalar_t>();
+        const int64_t here = t * batch + begin, prev = (t + read) * batch + begin;
         const scalar_t* dh_ptr = dh_rows.const_data_ptr<scalar_t>();
-        const scalar_t* d_out = d_output[t][begin].const_data_ptr<scalar_t>();
-        const at::Tensor d_a = d_gates[t].narrow(0, begin, rows);
-        scalar_t* d_ptr = d_a.data_ptr<scalar_t>();
         at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
           for (int64_t b = first; b < last; ++b) {
-            const int64_t g = b * 4 * hidden, h = b * hidden;
-            backward_row(g_ptr + g, c_prev + h, tanh_c + h, dh_ptr + h, d_out + h,
-                         dc_ptr + h, d_ptr + g, hidden);
+            const int64_t g = (here + b) * width, h = b * hidden;
+            backward_row(gate + g, c_buf + prev * hidden + h, tanh_buf + here * hidden + h,
+                         dh_ptr + h, d_out_buf + here * hidden + h, dc_ptr + h, d_gate + g,
+                         hidden);
           }
         });
-        dh_rows.copy_(linear(d_a, w_hh_t, at::Tensor(), onednn));  // dh_{t-1} = da_t W_hh
+        const at::Tensor d_a =
+            at::from_blob(d_gate + here * width, {rows, width}, gates.options());
+        dh_rows = linear(d_a, w_hh_t, at::Tensor(), onednn);  // dh_{t-1} = da_t W_hh
       }
-    });
-  };
-  run_rows(batch, split, loop);
+      dh.narrow(0, begin, rows).copy_(dh_rows);
+    };
+    run_rows(batch, split, loop);
+  });
   // After the loop, one product each over all steps: dW_hh = sum_t da_t^T h_{t-1},
   // dW_ih = sum_t da_t^T x_t, dx = da W_ih, and the bias gradient, a sum over rows.
   const at::Tensor rows = d_gates.view({steps * batch, 4 * hidden});

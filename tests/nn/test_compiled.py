@@ -32,10 +32,11 @@ def _config_id(config: dict) -> str:
 
 @pytest.fixture(
     params=[("auto", True), ("auto", False), ("aten", True)],
-    ids=["onednn-split", "onednn-steps", "aten-split"],
+    ids=["small-kernel-split", "small-kernel-steps", "aten"],
 )
 def products(request, monkeypatch) -> tuple[str, bool]:
-    """Each way of running the loop: products through oneDNN or ATen's mm, rows split or not."""
+    """Each way of running a small layer: its own product kernel (rows split over threads or
+    not), or ATen's mm."""
     monkeypatch.setattr(compiled, "PRODUCTS", request.param[0])
     monkeypatch.setattr(compiled, "SPLIT_ROWS", request.param[1])
     return request.param
@@ -206,6 +207,23 @@ def test_without_a_compiler_it_warns_once_and_runs_the_fused_loop(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "fell back" in result.stdout
+
+
+@pytest.mark.parametrize("products", ["auto", "aten"])
+def test_a_wide_layer_takes_the_library_products(products, monkeypatch):
+    # 256 units: W_hh is 1 MB, above the small kernel's limit, so the step products go to
+    # oneDNN (float32, "auto") or ATen's mm
+    monkeypatch.setattr(compiled, "PRODUCTS", products)
+    torch.manual_seed(5)
+    theirs = torch.nn.LSTM(8, 256, bidirectional=True)
+    ours = LSTM(8, 256, bidirectional=True, backend="compiled")
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(4, 3, 8)
+    ours_out, ours_grads = _run(ours, x, None)
+    their_out, their_grads = _run(theirs, x, None)
+    for mine, reference in zip(ours_out + ours_grads, their_out + their_grads):
+        torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-4)
+    assert "CompiledLSTMLayerBackward" in _graph_names(ours_out[0].grad_fn)
 
 
 def test_the_build_name_changes_with_the_processor(monkeypatch):

@@ -8,10 +8,13 @@ operator reads and writes the whole gate block once more. ``lstm_loop.cpp``, bes
 file, runs one direction of one layer in C++: the input projection as one product, then per
 step one product for all four gates and ONE pass over the gate block for all four
 nonlinearities and the cell update (forward), or for all four gate gradients (backward).
-The products go through ATen, to oneDNN's matmul with ``W_hh`` reordered once (float32,
-``PRODUCTS = "auto"``) or to ``at::mm`` (float64, or ``PRODUCTS = "aten"``); with several
-threads, blocks of the batch's rows run through the whole loop on their own threads
-(``SPLIT_ROWS``).
+For a small layer (``W_hh`` up to 256 KB: 128 units) each step's product is a 20-line
+kernel of its own (``small_gemm``), which keeps its sums in vector registers and pays no
+library call; the weight stays in the core's cache from step to step. Larger products go
+through ATen, to oneDNN's matmul with ``W_hh`` reordered once (float32) or to ``at::mm``
+(float64, or ``PRODUCTS = "aten"``, which also turns the small kernel off). With the small
+kernel and several threads, blocks of the batch's rows run through the whole loop on their
+own threads (``SPLIT_ROWS``).
 
 It is compiled by :func:`torch.utils.cpp_extension.load` on first use (g++ and ninja; about a
 minute) and cached in ``TORCH_EXTENSIONS_DIR`` (by default ``~/.cache/torch_extensions``),
@@ -38,11 +41,12 @@ SOURCE = Path(__file__).with_name("lstm_loop.cpp")
 FLAGS = ["-O3", "-fopenmp-simd", "-ffp-contract=fast"]
 #: dtypes the compiled loop takes
 DTYPES = (torch.float32, torch.float64)
-#: where the loop's matrix products go: ``"auto"`` (oneDNN for float32 where torch has it,
-#: else ATen's mm) or ``"aten"`` (always ATen's mm: the BLAS torch was built with)
+#: where the loop's matrix products go: ``"auto"`` (a small layer's step products to the
+#: loop's own kernel, the others to oneDNN for float32 where torch has it, else ATen's mm) or
+#: ``"aten"`` (always ATen's mm: the BLAS torch was built with)
 PRODUCTS = "auto"
-#: with several threads, run blocks of the batch's rows through the whole time loop each on
-#: its own thread (True), or run each step's product and elementwise pass across the threads
+#: with several threads and the small kernel, run blocks of the batch's rows through the whole
+#: time loop each on its own thread (True), or split only each step's elementwise pass
 SPLIT_ROWS = True
 
 # None: not tried yet; True: loaded; a string: why it could not be built
@@ -169,8 +173,9 @@ class CompiledLSTMLayer(torch.autograd.Function):
         trace: list[Tensor] | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         onednn = use_onednn(x.dtype)
+        small = PRODUCTS == "auto" and x.dtype == torch.float32
         output, h_n, c_n, gates, hs, cs, tanh_cs = torch.ops.lstm_study.lstm_forward(
-            x, weight_ih, weight_hh, bias, h0, c0, reverse, onednn, SPLIT_ROWS
+            x, weight_ih, weight_hh, bias, h0, c0, reverse, onednn, small, SPLIT_ROWS
         )
         if trace is not None:
             new = slice(0, x.size(0)) if reverse else slice(1, None)
@@ -178,7 +183,7 @@ class CompiledLSTMLayer(torch.autograd.Function):
             trace.append(cs[new].clone())
         ctx.save_for_backward(x, weight_ih, weight_hh, gates, hs, cs, tanh_cs)
         ctx.reverse, ctx.onednn, ctx.has_bias = reverse, onednn, bias is not None
-        ctx.split = SPLIT_ROWS
+        ctx.small, ctx.split = small, SPLIT_ROWS
         return output, h_n, c_n
 
     @staticmethod
@@ -190,7 +195,7 @@ class CompiledLSTMLayer(torch.autograd.Function):
             )
         dx, d_w_ih, d_w_hh, d_bias, d_h0, d_c0 = torch.ops.lstm_study.lstm_backward(
             d_output, d_h_n, d_c_n, *ctx.saved_tensors, ctx.has_bias, ctx.reverse,
-            ctx.onednn, ctx.split,
+            ctx.onednn, ctx.small, ctx.split,
         )  # fmt: skip
         return (
             dx,

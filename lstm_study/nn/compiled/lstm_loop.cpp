@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <tuple>
+#include <vector>
 
 namespace {
 
@@ -123,6 +124,57 @@ inline void backward_row(const T* __restrict gates, const T* __restrict c_prev,
   }
 }
 
+// A step's product for a small layer, C (m x n) = A (m x k) B (k x n), all row-major float32:
+// the recurrent weight of a small layer (64 units: 64 x 256 floats, 64 KB) stays in the core's
+// cache from step to step, and a library call's fixed cost is then a good part of the step. So
+// each block of R rows and NB columns keeps its R x NB sums in vector registers (4 x 64 floats:
+// 16 AVX-512 registers) while it runs once along k.
+template <int R, int NB>
+inline void gemm_block(const float* __restrict a, int64_t lda, const float* __restrict b,
+                       int64_t ldb, float* __restrict c, int64_t ldc, int64_t k) {
+  float acc[R][NB];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NB; ++j) acc[r][j] = 0.0f;
+  for (int64_t p = 0; p < k; ++p) {
+    const float* row = b + p * ldb;
+    for (int r = 0; r < R; ++r) {
+      const float scale = a[r * lda + p];
+#pragma omp simd
+      for (int j = 0; j < NB; ++j) acc[r][j] += scale * row[j];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NB; ++j) c[r * ldc + j] = acc[r][j];
+}
+
+void small_gemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k) {
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) {
+    int64_t j = 0;
+    for (; j + 64 <= n; j += 64) gemm_block<4, 64>(a + i * k, k, b + j, n, c + i * n + j, n, k);
+    for (; j + 16 <= n; j += 16) gemm_block<4, 16>(a + i * k, k, b + j, n, c + i * n + j, n, k);
+    for (; j < n; ++j) gemm_block<4, 1>(a + i * k, k, b + j, n, c + i * n + j, n, k);
+  }
+  for (; i < m; ++i) {
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) gemm_block<1, 16>(a + i * k, k, b + j, n, c + i * n + j, n, k);
+    for (; j < n; ++j) gemm_block<1, 1>(a + i * k, k, b + j, n, c + i * n + j, n, k);
+  }
+}
+
+// (use_small_gemm never picks it for float64, whose steps go to the library)
+void small_gemm(const double*, const double*, double*, int64_t, int64_t, int64_t) {
+  TORCH_CHECK(false, "small_gemm takes float32 only");
+}
+
+// The recurrent weight at most this size (bytes) goes to small_gemm: it fits a core's L2 cache.
+constexpr int64_t kSmallWeight = 256 * 1024;
+
+bool use_small_gemm(const at::Tensor& x, int64_t hidden, bool allowed) {
+  return allowed && x.scalar_type() == at::kFloat &&
+         4 * hidden * hidden * static_cast<int64_t>(sizeof(float)) <= kSmallWeight;
+}
+
 // Split a step's rows over threads only when it has this many elements to compute.
 constexpr int64_t kGrain = 16384;
 
@@ -189,7 +241,7 @@ void check(const at::Tensor& x, const at::Tensor& weight_ih, const at::Tensor& w
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
              const std::optional<at::Tensor>& bias, const at::Tensor& h0, const at::Tensor& c0,
-             bool reverse, bool onednn, bool split) {
+             bool reverse, bool onednn, bool small_kernel, bool split) {
   check(x_in, weight_ih, weight_hh, h0, c0);
   const at::Tensor x = x_in.contiguous();
   const int64_t steps = x.size(0), batch = x.size(1), hidden = weight_hh.size(1);
@@ -198,7 +250,10 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
       linear(x.view({steps * batch, x.size(2)}), weight_ih.contiguous(),
              bias.has_value() ? bias->contiguous() : at::Tensor(), onednn)
           .view({steps, batch, 4 * hidden});
-  const at::Tensor w_hh = packed(weight_hh, batch, onednn);
+  // a small layer's step products go to small_gemm with W_hh^T as its (hidden, 4 hidden)
+  // right-hand side; a larger one's to the library, W_hh reordered once for oneDNN
+  const bool small = use_small_gemm(x, hidden, small_kernel);
+  const at::Tensor w_hh = small ? weight_hh.t().contiguous() : packed(weight_hh, batch, onednn);
   at::Tensor gates = at::empty_like(projected);
   at::Tensor hs = at::empty({steps + 1, batch, hidden}, x.options());
   at::Tensor cs = at::empty({steps + 1, batch, hidden}, x.options());
@@ -217,15 +272,23 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
     scalar_t* tanh_buf = tanh_cs.data_ptr<scalar_t>();
     const auto loop = [&](int64_t begin, int64_t end) {
       const int64_t rows = end - begin;
+      std::vector<scalar_t> scratch(small ? rows * width : 0);
       for (int64_t n = 0; n < steps; ++n) {
         const int64_t t = reverse ? steps - 1 - n : n;
         // first row of this block in step t, in its previous state and in its new state
         const int64_t here = t * batch + begin;
         const int64_t prev = (t + read) * batch + begin, next = (t + write) * batch + begin;
-        const at::Tensor h_prev =
-            at::from_blob(h_buf + prev * hidden, {rows, hidden}, x.options());
-        const at::Tensor hw = linear(h_prev, w_hh, at::Tensor(), onednn);  // all 4 gates
-        const scalar_t* hw_ptr = hw.const_data_ptr<scalar_t>();
+        at::Tensor hw;  // h_{t-1} W_hh^T: all four gates in one product
+        const scalar_t* hw_ptr = scratch.data();
+        if (small) {
+          small_gemm(h_buf + prev * hidden, w_hh.const_data_ptr<scalar_t>(), scratch.data(),
+                     rows, width, hidden);
+        } else {
+          const at::Tensor h_prev =
+              at::from_blob(h_buf + prev * hidden, {rows, hidden}, x.options());
+          hw = linear(h_prev, w_hh, at::Tensor(), onednn);
+          hw_ptr = hw.const_data_ptr<scalar_t>();
+        }
         at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
           for (int64_t b = first; b < last; ++b) {
             const int64_t g = (here + b) * width, h = b * hidden;
@@ -236,7 +299,7 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
         });
       }
     };
-    run_rows(batch, split, loop);
+    run_rows(batch, split && small, loop);  // no library call inside the threads' loops
   });
   // copies, so that a caller changing them in place cannot change what the backward reads
   at::Tensor output = (reverse ? hs.narrow(0, 0, steps) : hs.narrow(0, 1, steps)).clone();
@@ -250,13 +313,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
 lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::Tensor& d_c_n,
               const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
               const at::Tensor& gates, const at::Tensor& hs, const at::Tensor& cs,
-              const at::Tensor& tanh_cs, bool has_bias, bool reverse, bool onednn, bool split) {
+              const at::Tensor& tanh_cs, bool has_bias, bool reverse, bool onednn,
+              bool small_kernel, bool split) {
   const at::Tensor d_output = d_output_in.contiguous();
   const at::Tensor x = x_in.contiguous();
   const int64_t steps = gates.size(0), batch = gates.size(1), hidden = gates.size(2) / 4;
   const int64_t inputs = x.size(2);
-  // dh_{t-1} = da_t W_hh: a product with W_hh^T as the (hidden, 4 hidden) weight
-  const at::Tensor w_hh_t = packed(weight_hh.t().contiguous(), batch, onednn);
+  // dh_{t-1} = da_t W_hh: small_gemm with W_hh as its (4 hidden, hidden) right-hand side, or
+  // the library with W_hh^T as the (hidden, 4 hidden) weight of a linear map
+  const bool small = use_small_gemm(x, hidden, small_kernel);
+  const at::Tensor w_hh_t = small ? weight_hh.contiguous()
+                                  : packed(weight_hh.t().contiguous(), batch, onednn);
   at::Tensor d_gates = at::empty_like(gates);
   at::Tensor dh = d_h_n.contiguous().clone();
   at::Tensor dc = d_c_n.contiguous().clone();
@@ -285,13 +352,18 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
                          hidden);
           }
         });
-        const at::Tensor d_a =
-            at::from_blob(d_gate + here * width, {rows, width}, gates.options());
-        dh_rows = linear(d_a, w_hh_t, at::Tensor(), onednn);  // dh_{t-1} = da_t W_hh
+        if (small) {  // dh_{t-1} = da_t W_hh, written over dh_t (already read)
+          small_gemm(d_gate + here * width, w_hh_t.const_data_ptr<scalar_t>(),
+                     dh_rows.data_ptr<scalar_t>(), rows, hidden, width);
+        } else {
+          const at::Tensor d_a =
+              at::from_blob(d_gate + here * width, {rows, width}, gates.options());
+          dh_rows = linear(d_a, w_hh_t, at::Tensor(), onednn);
+        }
       }
       dh.narrow(0, begin, rows).copy_(dh_rows);
     };
-    run_rows(batch, split, loop);
+    run_rows(batch, split && small, loop);
   });
   // After the loop, one product each over all steps: dW_hh = sum_t da_t^T h_{t-1},
   // dW_ih = sum_t da_t^T x_t, dx = da W_ih, and the bias gradient, a sum over rows.
@@ -312,12 +384,13 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
 TORCH_LIBRARY(lstm_study, m) {
   m.def(
       "lstm_forward(Tensor x, Tensor weight_ih, Tensor weight_hh, Tensor? bias, Tensor h0,"
-      " Tensor c0, bool reverse, bool onednn, bool split)"
+      " Tensor c0, bool reverse, bool onednn, bool small_kernel, bool split)"
       " -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "lstm_backward(Tensor d_output, Tensor d_h_n, Tensor d_c_n, Tensor x, Tensor weight_ih,"
       " Tensor weight_hh, Tensor gates, Tensor hs, Tensor cs, Tensor tanh_cs, bool has_bias,"
-      " bool reverse, bool onednn, bool split) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+      " bool reverse, bool onednn, bool small_kernel, bool split)"
+      " -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(lstm_study, CPU, m) {

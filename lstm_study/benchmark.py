@@ -27,7 +27,6 @@ from torch.utils import benchmark
 
 from lstm_study.errors import ConfigError, check_int
 from lstm_study.machine import BUSY_LOAD_PER_CORE, MACHINE_KEYS, machine_info
-from lstm_study.machine import cpu_description as cpu_description  # re-exported
 from lstm_study.runtime import resolve_device
 
 #: Bump when the layout of :func:`run_benchmark`'s result changes; the tests check it.

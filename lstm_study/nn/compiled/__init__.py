@@ -37,8 +37,9 @@ from torch import Tensor
 
 #: the C++ source of the compiled loop
 SOURCE = Path(__file__).with_name("lstm_loop.cpp")
-#: optimise, and let ``#pragma omp simd`` vectorise the elementwise loops (no OpenMP runtime)
-FLAGS = ["-O3", "-fopenmp-simd", "-ffp-contract=fast"]
+#: optimise; ``-fopenmp`` for ``#pragma omp simd`` (the vectorised elementwise loops) and for
+#: ``at::parallel_for``, which is OpenMP inside PyTorch's headers (and serial without it)
+FLAGS = ["-O3", "-fopenmp", "-ffp-contract=fast"]
 #: dtypes the compiled loop takes
 DTYPES = (torch.float32, torch.float64)
 #: where the loop's matrix products go: ``"auto"`` (a small layer's step products to the
@@ -99,6 +100,7 @@ def load(verbose: bool = False) -> bool:
                 name=extension_name(),
                 sources=[str(SOURCE)],
                 extra_cflags=FLAGS + _native_flags(),
+                extra_ldflags=["-fopenmp"],
                 is_python_module=False,
                 verbose=verbose,
             )

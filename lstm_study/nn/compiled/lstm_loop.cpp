@@ -371,10 +371,19 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
   const at::Tensor h_prev = (reverse ? hs.narrow(0, 1, steps) : hs.narrow(0, 0, steps))
                                 .reshape({steps * batch, hidden});
   const at::Tensor x_rows = x.view({steps * batch, inputs});
-  at::Tensor d_weight_hh = linear(rows.t(), h_prev.t(), at::Tensor(), onednn);
-  at::Tensor d_weight_ih = linear(rows.t(), x_rows.t(), at::Tensor(), onednn);
-  at::Tensor dx = linear(rows, weight_ih.t().contiguous(), at::Tensor(), onednn)
-                      .view({steps, batch, inputs});
+  at::Tensor d_weight_hh, d_weight_ih, dx;
+  if (small) {
+    // at::mm, each product in the orientation that ran fastest for these narrow shapes (for
+    // 5 inputs, x^T da is five times faster than da^T x)
+    d_weight_hh = at::mm(h_prev.t(), rows).t();
+    d_weight_ih = at::mm(x_rows.t(), rows).t();
+    dx = at::mm(rows, weight_ih.t().contiguous().t());
+  } else {
+    d_weight_hh = linear(rows.t(), h_prev.t(), at::Tensor(), onednn);
+    d_weight_ih = linear(rows.t(), x_rows.t(), at::Tensor(), onednn);
+    dx = linear(rows, weight_ih.t().contiguous(), at::Tensor(), onednn);
+  }
+  dx = dx.view({steps, batch, inputs});
   at::Tensor d_bias = has_bias ? rows.sum(0) : at::empty({0}, rows.options());
   return {dx, d_weight_ih, d_weight_hh, d_bias, dh, dc};
 }

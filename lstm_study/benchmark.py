@@ -174,6 +174,14 @@ def _compiled_loop(layer: nn.Module, x: Tensor) -> Callable[[], Any]:
 
 
 def _compiled(layer: nn.Module, x: Tensor, mode: str) -> Callable[[], Any]:
+    # A cold compile, so that the first call's time is the compile time: no graph or backward
+    # from the on-disk caches of an earlier run (only the benchmark process turns them off).
+    import torch._functorch.config
+    import torch._inductor.config
+
+    torch._inductor.config.fx_graph_cache = False
+    torch._functorch.config.enable_autograd_cache = False
+    torch._dynamo.reset()
     compiled = torch.compile(layer, mode=mode, dynamic=False)
     return lambda: training_step(compiled, x, layer.parameters())
 

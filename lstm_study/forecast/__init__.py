@@ -6,7 +6,9 @@ LSTM (``model``, a scaler fitted per training fold: ``scaling``) and the random 
 recent drift (``forecasters``, ``baselines``) -> forecasts ``horizon`` days ahead with intervals from
 out-of-sample errors (``intervals``; ``backtest``) -> metrics per step (``metrics``) -> JSON and CSV
 (``report``). It takes a data frame, never a ticker, so any CSV with ``Date`` and ``Close`` works;
-the ``backtest`` and ``forecast`` commands (``commands``, ``outlook``) fetch the frame.
+the ``backtest`` and ``forecast`` commands (``commands``, ``outlook``) fetch the frame. The variance
+target (tomorrow's squared return) has its baselines, QLIKE and walk-forward in ``volatility`` and
+its LSTM in ``volatility_model``.
 """
 
 from lstm_study.forecast.backtest import BacktestConfig, BacktestResult, walk_forward
@@ -24,6 +26,7 @@ from lstm_study.forecast.metrics import (
     lagged_cross_correlation,
 )
 from lstm_study.forecast.validate import PriceSeries, prepare_prices
+from lstm_study.forecast.volatility import VarianceResult, variance_walk_forward
 
 __all__ = [
     "TARGETS",
@@ -35,11 +38,13 @@ __all__ = [
     "LSTMForecaster",
     "PriceSeries",
     "RandomWalk",
+    "VarianceResult",
     "diebold_mariano",
     "evaluate",
     "lagged_cross_correlation",
     "make_features",
     "prepare_prices",
+    "variance_walk_forward",
     "walk_forward",
     "walk_forward_folds",
 ]

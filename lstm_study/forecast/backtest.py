@@ -87,6 +87,10 @@ class BacktestConfig:
                 f"horizon must be a whole number of trading days from 1 to {MAX_HORIZON}, "
                 f"got {shorten(horizon)}"
             )
+        if self.target == "variance" and horizon != 1:
+            raise ConfigError(
+                f"the variance target forecasts one day ahead: horizon must be 1, got {horizon}"
+            )
         object.__setattr__(self, "levels", check_levels(self.levels))
         if self.strategy not in STRATEGIES:
             raise ConfigError(
@@ -125,6 +129,22 @@ class FoldRecord:
     scaler_fitted_until: pd.Timestamp
     n_train: int
     best_epochs: tuple[int, ...]
+
+
+def fold_record(fold: Fold, dates: pd.DatetimeIndex, lstm: object) -> FoldRecord:
+    """Record where a fold's blocks lie and what its fitted LSTM (scaler, early stopping) saw."""
+    return FoldRecord(
+        fold=fold.index,
+        train_start=dates[fold.train.start],
+        train_end=dates[fold.train.stop - 1],
+        validation_start=dates[fold.validation.start],
+        validation_end=dates[fold.test.start - 1],
+        test_start=dates[fold.test.start],
+        test_end=dates[fold.test.stop - 1],
+        scaler_fitted_until=lstm.fitted_until,
+        n_train=len(fold.train),
+        best_epochs=lstm.best_epochs,
+    )
 
 
 @dataclass
@@ -357,6 +377,11 @@ def walk_forward(
     ``horizon`` days after it (``result.future``).
     """
     config = config or BacktestConfig()
+    if config.target == "variance":
+        raise ConfigError(
+            "the variance target has its own walk-forward and scores: "
+            "lstm_study.forecast.volatility.variance_walk_forward"
+        )
     series = (
         data if isinstance(data, PriceSeries) else prepare_prices(data, ticker=ticker)
     )
@@ -426,20 +451,7 @@ def walk_forward(
             members[name][:, where] = values
             for level, fold_level in fold_bounds[name].items():
                 bounds[name][level][:, where] = fold_level
-        records.append(
-            FoldRecord(
-                fold=fold.index,
-                train_start=dates[fold.train.start],
-                train_end=dates[fold.train.stop - 1],
-                validation_start=dates[fold.validation.start],
-                validation_end=dates[fold.test.start - 1],
-                test_start=dates[fold.test.start],
-                test_end=dates[fold.test.stop - 1],
-                scaler_fitted_until=lstm.fitted_until,
-                n_train=len(fold.train),
-                best_epochs=lstm.best_epochs,
-            )
-        )
+        records.append(fold_record(fold, dates, lstm))
     bar.close()
     if any(np.isnan(values).any() for values in members.values()):
         raise RuntimeError("walk-forward left a test day without a forecast")

@@ -35,6 +35,7 @@ from lstm_study.forecast.report import (
     write_json,
     write_predictions,
 )
+from lstm_study.forecast.volatility import variance_walk_forward
 from lstm_study.runtime import seed_everything
 
 SOURCES = ("auto", "cache", "yahoo", "snapshot")  # as for `lstm-study fetch`
@@ -45,6 +46,7 @@ examples:
   lstm-study backtest --ticker MSFT --json msft.json --predictions msft.csv
   lstm-study backtest --ticker MSFT --source snapshot --horizon 5 --json h5.json --predictions h5.csv
   lstm-study backtest --csv my_prices.csv --target price --json out.json --predictions out.csv
+  lstm-study backtest --ticker IBM --source snapshot --target variance --lookback 21 --json v.json --predictions v.csv
 
 --csv needs a comma-separated file with columns Date (YYYY-MM-DD) and Close; Adj Close, Volume
 and Ticker are used when present, and column names may be in any case (date, close, adj_close).
@@ -52,6 +54,11 @@ Metrics compare the LSTM with the random walk, drift (all history) and recent dr
 same test days; an RMSE ratio above 1 means the LSTM loses to the random walk. With --horizon H
 each test day is also forecast 2..H days ahead, and every step is scored against the random walk
 at the same step, with the coverage and width of the prediction intervals at --levels.
+--target variance forecasts tomorrow's squared log return (one day ahead; --levels do not apply)
+from past returns, their sizes, the daily range log(High/Low) and volume, so the prices need
+High and Low columns; the LSTM is scored by MSE and QLIKE against GARCH(1,1), RiskMetrics' EWMA
+and the rolling (21-day) and all-history means of squared returns, with a Diebold-Mariano test
+on QLIKE against GARCH.
 --source: auto (default) uses Yahoo Finance through the cache when reachable, else the cache, else
 the bundled snapshot (AAPL, GOOG, IBM, MSFT, 2000-2013), saying so on stderr; cache, yahoo and
 snapshot use only that source.
@@ -169,7 +176,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--target",
         choices=TARGETS,
         default="log-return",
-        help="what to forecast (default: log-return)",
+        help="what to forecast: the log return, the price, or the variance (default: log-return)",
     )
     parser.add_argument(
         "--lookback",
@@ -325,7 +332,9 @@ def run(args: argparse.Namespace) -> int:
     )
     frame, ticker, _ = load(args)
     started = time.perf_counter()
-    result = walk_forward(frame, config, ticker=ticker)
+    variance = config.target == "variance"  # its own walk-forward, scores and report
+    backtest = variance_walk_forward if variance else walk_forward
+    result = backtest(frame, config, ticker=ticker)
     elapsed = time.perf_counter() - started
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -339,8 +348,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(result.metrics().to_string(float_format=lambda v: f"{v:.4g}"))
     dm = info["diebold_mariano"]
+    versus = "GARCH on QLIKE" if variance else "random walk"
     print(
-        f"Diebold-Mariano, LSTM vs random walk: statistic {dm['statistic']:.3f}, p-value {dm['p_value']:.3f}"
+        f"Diebold-Mariano, LSTM vs {versus}: statistic {dm['statistic']:.3f}, p-value {dm['p_value']:.3f}"
     )
     if config.horizon > 1:
         print(

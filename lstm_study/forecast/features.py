@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lstm_study.dates import listed
 from lstm_study.errors import ConfigError, InputDataError
 from lstm_study.forecast.validate import VOLUME_DAYS, PriceSeries
 
-TARGETS = ("log-return", "price")
+#: "variance" is tomorrow's squared log return (lstm_study.forecast.volatility)
+TARGETS = ("log-return", "price", "variance")
 VOLATILITY_DAYS = 20
 
 
@@ -23,7 +25,10 @@ def feature_columns(target: str, has_volume: bool) -> list[str]:
     check_target(target)
     if target == "price":
         return ["price"]
-    return ["log_return", "volatility"] + (["log_volume_ratio"] if has_volume else [])
+    volume = ["log_volume_ratio"] if has_volume else []
+    if target == "variance":
+        return ["log_return", "abs_return", "log_range", *volume]
+    return ["log_return", "volatility", *volume]
 
 
 def check_target(target: str) -> None:
@@ -32,11 +37,35 @@ def check_target(target: str) -> None:
         raise ConfigError(f"target must be one of {TARGETS}, got {target!r}")
 
 
+def daily_range(series: PriceSeries) -> np.ndarray:
+    """Return each day's range ``log(High / Low)``, refusing missing, non-positive or crossed values."""
+    if series.high is None or series.low is None:
+        raise InputDataError(
+            "the variance target needs 'High' and 'Low' columns: the LSTM reads the daily "
+            "range log(High / Low); add both columns (any daily OHLC download has them)"
+        )
+    high, low = series.high, series.low
+    bad = ~(np.isfinite(high) & np.isfinite(low) & (low > 0))
+    if bad.any():
+        raise InputDataError(
+            f"'High' or 'Low' is missing or not a positive number on {int(bad.sum())} "
+            f"day(s): {listed(series.dates[bad])}; fix or drop those rows"
+        )
+    crossed = high < low
+    if crossed.any():
+        raise InputDataError(
+            f"'High' is below 'Low' on {int(crossed.sum())} day(s): "
+            f"{listed(series.dates[crossed])}; the columns may be swapped"
+        )
+    return np.log(high / low)
+
+
 def make_features(series: PriceSeries, target: str = "log-return") -> pd.DataFrame:
     """Return the feature rows (one per day, from data up to that day only) and the ``target`` column.
 
     ``target`` on row ``t`` is what a forecast dated ``t`` predicts: the log return from ``t - 1``
-    to ``t``, or the price of day ``t``. Rows before every rolling window is full hold NaN.
+    to ``t``, the price of day ``t``, or the squared log return (the variance target). Rows
+    before every rolling window is full hold NaN.
     """
     check_target(target)
     log_price = np.log(series.price)
@@ -59,9 +88,17 @@ def make_features(series: PriceSeries, target: str = "log-return") -> pd.DataFra
         # A window touching a missing or zero volume says nothing about volume: neutral 0, not NaN.
         ratio.iloc[VOLUME_DAYS - 1 :] = ratio.iloc[VOLUME_DAYS - 1 :].fillna(0.0)
         frame["log_volume_ratio"] = ratio
+    if target == "variance":
+        frame["abs_return"] = log_return.abs()
+        frame["log_range"] = daily_range(series)
     columns = feature_columns(target, series.volume is not None)
     out = frame[columns].copy()
-    out["target"] = frame["log_return"] if target == "log-return" else frame["price"]
+    targets = {
+        "log-return": log_return,
+        "price": frame["price"],
+        "variance": log_return**2,
+    }
+    out["target"] = targets[target]
     return out
 
 

@@ -125,6 +125,10 @@ class LSTMForecaster:
     """
 
     name = "lstm"
+    #: how the target is scaled on each fold's training days, and the training loss (None: squared
+    #: error); the variance LSTM (:mod:`lstm_study.forecast.volatility_model`) changes both
+    target_scaler: type = FoldScaler
+    loss = None
 
     def __init__(
         self,
@@ -152,7 +156,7 @@ class LSTMForecaster:
         # Fitted on rows before the validation block only.
         rows = problem.table[problem.columns].iloc[problem.first_day - lookback : start]
         self.x_scaler = FoldScaler().fit(rows)
-        self.y_scaler = FoldScaler().fit(
+        self.y_scaler = self.target_scaler().fit(
             problem.table[["target"]].iloc[problem.first_day : start]
         )
         self.fitted_until = max(self.x_scaler.fitted_until, self.y_scaler.fitted_until)
@@ -179,6 +183,7 @@ class LSTMForecaster:
                 description=f"fold {fold.index + 1} seed {seed}",
                 initial_state=self.states[seed],
                 outputs=outputs,
+                loss=self.loss,
             )
             if self.warm_start:
                 self.states[seed] = model.state_dict()

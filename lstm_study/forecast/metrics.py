@@ -9,7 +9,7 @@ in squared error is larger than luck.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,25 +139,40 @@ class DieboldMariano:
 
 
 def diebold_mariano(
-    actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndarray, horizon: int = 1
+    actual: np.ndarray,
+    forecast: np.ndarray,
+    benchmark: np.ndarray,
+    horizon: int = 1,
+    loss: str | Callable[[np.ndarray, np.ndarray], np.ndarray] = "mse",
 ) -> DieboldMariano:
-    """Test equal squared-error accuracy of ``forecast`` and ``benchmark`` (two-sided).
+    """Test equal accuracy of ``forecast`` and ``benchmark`` (two-sided), by squared error or ``loss``.
 
     Uses ``statsmodels.tsa.stattools.diebold_mariano_test`` with the Harvey, Leybourne and Newbold
     (1997) small-sample correction (Student t with T - 1 degrees of freedom) and its default
     Newey-West bandwidth, ``ceil(T ** (1/3))`` lags, because squared errors of daily returns are
-    autocorrelated (volatility clusters).
+    autocorrelated (volatility clusters). ``loss`` may be a function of (actual, forecast) that
+    returns one loss per day, such as QLIKE (:func:`lstm_study.forecast.volatility.qlike`).
     """
     a, f = _pair(actual, forecast)
     _, b = _pair(actual, benchmark)
     if np.array_equal(f, b):
         return DieboldMariano(float("nan"), float("nan"), 0)
     result = diebold_mariano_test(
-        a, f, b, criterion="mse", harvey_adj=True, horizon=horizon
+        a, f, b, criterion=loss, harvey_adj=True, horizon=horizon
     )
     return DieboldMariano(
         float(result.statistic), float(result.pvalue), int(result.lags)
     )
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values, in the order given (family-wise error control).
+
+    statsmodels' ``multipletests``, which also keeps the adjusted values monotone and at most 1.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    return multipletests(np.asarray(p_values, dtype=float), method="holm")[1]
 
 
 def lagged_cross_correlation(

@@ -13,6 +13,7 @@ import pandas as pd
 from lstm_study.files import write_atomically
 from lstm_study.forecast.backtest import BacktestResult, config_dict
 from lstm_study.forecast.intervals import level_name
+from lstm_study.forecast.volatility import PROXY_FLOOR, VarianceResult
 
 #: how the intervals are made, said in every report that holds them
 INTERVAL_METHOD = (
@@ -40,8 +41,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def summary(result: BacktestResult) -> dict[str, Any]:
+def summary(result: BacktestResult | VarianceResult) -> dict[str, Any]:
     """Return the JSON summary: period, per-model metrics, Diebold-Mariano, seed spread, folds."""
+    if result.target == "variance":
+        return variance_summary(result)
     metrics = result.metrics()
     seeds = result.seed_metrics()
     dm = result.diebold_mariano()
@@ -99,13 +102,62 @@ def summary(result: BacktestResult) -> dict[str, Any]:
     )
 
 
-def write_json(result: BacktestResult, path: str | Path) -> Path:
+def variance_summary(result: VarianceResult) -> dict[str, Any]:
+    """The variance backtest's JSON: MSE and QLIKE per model, Diebold-Mariano on QLIKE against GARCH."""
+    dm = result.diebold_mariano()
+    return _plain(
+        {
+            "ticker": result.ticker,
+            "target": result.target,
+            "proxy": f"squared daily log return of {result.price_column}",
+            "price_column": result.price_column,
+            "features": result.features,
+            "test_start": result.dates[0],
+            "test_end": result.dates[-1],
+            "n_test": len(result.dates),
+            "models": {
+                name: row.to_dict() for name, row in result.metrics().iterrows()
+            },
+            "qlike": {
+                "definition": "mean of s2/h - log(s2/h) - 1 (Patton 2011); 0 is perfect",
+                "floor": PROXY_FLOOR,
+                "floored_days": result.floored_days(),
+                "note": "proxies and forecasts below the floor are raised to it",
+            },
+            "diebold_mariano": {
+                "statistic": dm.statistic,
+                "p_value": dm.p_value,
+                "lags": dm.lags,
+                "model": "lstm",
+                "benchmark": "garch",
+                "loss": "QLIKE",
+                "correction": "Harvey-Leybourne-Newbold (Student t, T-1 df)",
+                "note": "negative statistic: the LSTM's QLIKE is lower",
+            },
+            "seeds": [
+                {"seed": int(seed), **row.to_dict()}
+                for seed, row in result.seed_metrics().iterrows()
+            ],
+            "garch": [
+                {"fold": k, **fit.__dict__, "persistence": fit.persistence}
+                for k, fit in enumerate(result.garch_fits)
+            ],
+            "config": config_dict(result.config),
+            "folds": [fold.__dict__ for fold in result.folds],
+            "notes": list(result.notes),
+        }
+    )
+
+
+def write_json(result: BacktestResult | VarianceResult, path: str | Path) -> Path:
     """Write the summary to ``path`` as indented JSON, atomically, and return the path."""
     text = json.dumps(summary(result), indent=2) + "\n"
     return write_atomically(Path(path), text, "the JSON summary")
 
 
-def write_predictions(result: BacktestResult, path: str | Path) -> Path:
+def write_predictions(
+    result: BacktestResult | VarianceResult, path: str | Path
+) -> Path:
     """Write one row per test day (Date, actual, one column per model) to ``path`` as CSV, atomically."""
     frame = result.predictions()
     frame["Date"] = frame["Date"].dt.strftime("%Y-%m-%d")

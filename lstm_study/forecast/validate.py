@@ -29,6 +29,10 @@ class PriceSeries:
     price_column: str
     ticker: str | None = None
     notes: tuple[str, ...] = ()
+    # the day's high and low when the table has both; read as given, checked where they are used
+    # (the daily range of the variance target: lstm_study.forecast.features.daily_range)
+    high: np.ndarray | None = None
+    low: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -172,6 +176,12 @@ def prepare_prices(frame: pd.DataFrame, *, ticker: str | None = None) -> PriceSe
                 f"'Volume' is missing or not positive on {int(unusable.sum())} day(s): {listed(dates[unusable])}; "
                 f"the volume feature is neutral (0) on those days and the {VOLUME_DAYS - 1} after"
             )
+    high, low = (
+        pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+        if "High" in frame.columns and "Low" in frame.columns
+        else None
+        for name in ("High", "Low")
+    )
     return PriceSeries(
         dates=pd.DatetimeIndex(dates, name="Date"),
         price=price_array,
@@ -179,4 +189,6 @@ def prepare_prices(frame: pd.DataFrame, *, ticker: str | None = None) -> PriceSe
         price_column=price_column,
         ticker=ticker,
         notes=tuple(notes),
+        high=high,
+        low=low,
     )

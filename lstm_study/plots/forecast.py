@@ -338,3 +338,57 @@ def plot_error_by_step(table: pd.DataFrame, *, ax: plt.Axes | None = None) -> Fi
     ax.legend(frameon=False, fontsize=9)
     ax.set_title("Error grows with the horizon, for every forecaster alike")
     return ax.figure
+
+
+def plot_validation_vs_test(
+    table: pd.DataFrame, *, ax: plt.Axes | None = None
+) -> Figure:
+    """Each tuned model's RMSE ratio on the validation days that chose it and on the test.
+
+    ``table`` has one row per tuned model (its index labels the x axis) and the columns
+    ``validation`` (the score of the seed-averaged forecast), ``seed_low`` and
+    ``seed_high`` (the lowest and highest single-seed score, drawn as a bar), ``test``, and optionally
+    ``untuned_validation`` and ``untuned_test`` for the untuned LSTM on the same days.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    x = np.arange(len(table))
+    # the seed-averaged forecast can score below both seeds: a line, not an error bar
+    ax.vlines(
+        x - 0.12,
+        table["seed_low"].to_numpy(),
+        table["seed_high"].to_numpy(),
+        color=COLORS["lstm"],
+        lw=3,
+        alpha=0.4,
+        label="tuned, validation: its seeds' scores",
+    )
+    ax.scatter(
+        x - 0.12,
+        table["validation"].to_numpy(),
+        color=COLORS["lstm"],
+        zorder=3,
+        label="tuned, validation (seeds averaged)",
+    )
+    ax.scatter(
+        x + 0.12, table["test"].to_numpy(), marker="s", color="C3", label="tuned, test"
+    )
+    for column, marker, where, text in (
+        ("untuned_validation", "o", -0.12, "untuned, validation days"),
+        ("untuned_test", "s", 0.12, "untuned, test"),
+    ):
+        if column in table:
+            ax.scatter(
+                x + where,
+                table[column].to_numpy(),
+                marker=marker,
+                facecolors="none",
+                edgecolors="0.35",
+                label=text,
+            )
+    ax.axhline(1.0, color=COLORS["random_walk"], ls="--", label="random walk")
+    ax.set_xticks(x, [str(label) for label in table.index])
+    ax.set_ylabel("RMSE / random walk's RMSE")
+    ax.legend(frameon=False, fontsize=8, ncols=2)
+    ax.set_title("The winners of the validation days, on the test days")
+    return ax.figure

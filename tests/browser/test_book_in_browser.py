@@ -28,15 +28,6 @@ MAX_VISIBLE_OUTPUT_LINES = (
     40  # longer logs belong behind `hide-output`, or printed shorter
 )
 # Pages with code cells wider than their box (see test_code_fits_its_box); drop a page once it fits.
-WIDE_CODE_REASON = "chapters are being reformatted to 88 columns (issue 18)"
-WIDE_CODE_PAGES = frozenset(
-    f"book/{name}.html"
-    for name in (
-        "07_predictor",
-        "a1_why_cudnn_is_fast",
-    )
-)
-
 FACTS_JS = r"""
 const art = document.querySelector('article.bd-article') || document.body;
 // An output inside a closed <details> (hide-output) is collapsed: Chromium still gives it a size.
@@ -331,17 +322,13 @@ def _notebook_cell(repo_root: Path, page: Any, line: str) -> str:
     return page.path
 
 
-def test_code_fits_its_box(
-    page: Any, report: dict[str, Any], repo_root: Path, request: pytest.FixtureRequest
-) -> None:
+def test_code_fits_its_box(page: Any, report: dict[str, Any], repo_root: Path) -> None:
     """No code cell scrolls sideways at a 1280-px window: its lines fit the box it is shown in."""
     wide = [
         f"{_notebook_cell(repo_root, page, c['longest'])}: a line of {len(c['longest'])} "
         f"characters in a box of {c['columns']} ({c['where']})"
         for c in report["wideCode"]
     ]
-    if page.path in WIDE_CODE_PAGES:
-        request.applymarker(pytest.mark.xfail(reason=WIDE_CODE_REASON, strict=False))
     assert not wide, (
         f"{page.path}: code wider than its box (it scrolls sideways):\n"
         + "\n".join(wide)

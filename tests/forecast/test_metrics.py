@@ -103,3 +103,13 @@ def test_directional_skill_is_judged_against_the_better_constant_call():
     assert np.isnan(
         directional_test(actual, np.zeros(8)).p_value
     )  # the random walk calls no direction
+
+
+def test_holm_adjusts_in_the_given_order_and_is_monotone():
+    from lstm_study.forecast.metrics import holm
+
+    adjusted = holm([0.04, 0.01, 0.03, 0.5])
+    # sorted 0.01, 0.03, 0.04, 0.5 -> 0.04, 0.09, 0.09 (kept monotone), 0.5
+    assert np.allclose(adjusted, [0.09, 0.04, 0.09, 0.5])
+    assert np.allclose(holm([0.6, 0.7]), [1.0, 1.0])  # capped at 1
+    assert holm([0.2]).tolist() == [0.2]

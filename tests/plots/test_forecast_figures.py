@@ -47,3 +47,34 @@ def test_a_window_must_fit_the_test_days():
     dates = pd.bdate_range("2012-01-02", periods=10)
     with pytest.raises(ValueError, match="does not fit"):
         plots.plot_forecast_window(dates, np.ones(10), {}, days=8, start=5)
+
+
+def test_the_validation_against_test_figure_draws_each_model_and_its_seeds():
+    table = pd.DataFrame(
+        {
+            "validation": [0.99, 0.98],
+            "seed_low": [0.985, 0.97],
+            "seed_high": [0.995, 0.99],
+            "test": [1.02, 1.0],
+            "untuned_validation": [1.0, 0.995],
+            "untuned_test": [1.001, 1.005],
+        },
+        index=["MSFT", "AAPL"],
+    )
+    fig = plots.plot_validation_vs_test(table)
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["MSFT", "AAPL"]
+    # the seed bar of the second model spans its two seeds' scores
+    segments = ax.collections[0].get_segments()
+    assert np.allclose(segments[1][:, 1], [0.97, 0.99])
+    assert len(ax.get_legend().get_texts()) == 6
+    plt.close(fig)
+    assert (
+        len(
+            plots.plot_validation_vs_test(
+                table[["validation", "seed_low", "seed_high", "test"]]
+            ).axes
+        )
+        == 1
+    )
+    plt.close("all")

@@ -1,0 +1,308 @@
+"""The search chooses on validation days only, spends the budget it states, and refuses bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lstm_study.cli import main
+from lstm_study.errors import ConfigError
+from lstm_study.forecast.model import DropoutRegressor, TrainConfig, build_model, fit
+from lstm_study.forecast.tuning import (
+    RESULTS_PATH,
+    SPACE,
+    Budget,
+    check_space,
+    draw,
+    evaluate_on_test,
+    pre_test_history,
+    search,
+    search_config,
+    seed_choices,
+    tuned_config,
+)
+from lstm_study.forecast.validate import prepare_prices
+from tests.forecast.conftest import price_table, tiny_config
+
+N = 120
+TEST_START_ROW = 100  # the outer test period: rows 100 .. 119
+BASE = tiny_config(test_start=price_table(N)["Date"][TEST_START_ROW])
+SMALL_SPACE = {"lookback": (3, 4), "lr": (1e-3, 3e-2)}
+BUDGET = Budget(configurations=3, seeds=1, epochs=2, patience=1, validation_days=15)
+
+
+def changed_from(frame, row, seed=1):
+    """A copy whose prices and volumes from ``row`` on are replaced by other random values."""
+    rng = np.random.default_rng(seed)
+    changed = frame.copy().astype({"Volume": float})
+    tail = len(frame) - row
+    changed.loc[row:, "Adj Close"] = 80 * np.exp(np.cumsum(rng.normal(0, 0.05, tail)))
+    changed.loc[row:, "Volume"] = rng.uniform(1e5, 1e7, tail)
+    return changed
+
+
+def scores(result):
+    return [(row["lookback"], row["lr"], row["score"]) for row in result.rows]
+
+
+def test_no_test_day_changes_the_search():
+    frame = price_table(N)
+    before = search(frame, BASE, SMALL_SPACE, BUDGET, progress=False)
+    after = search(
+        changed_from(frame, TEST_START_ROW), BASE, SMALL_SPACE, BUDGET, progress=False
+    )
+    assert scores(after) == scores(before)
+    assert after.chosen == before.chosen
+    assert after.validation_end < BASE.test_start
+
+
+def test_a_validation_day_does_change_the_search():
+    """The check above can fail: the same change one validation day earlier moves the scores."""
+    frame = price_table(N)
+    before = search(frame, BASE, SMALL_SPACE, BUDGET, progress=False)
+    after = search(
+        changed_from(frame, TEST_START_ROW - 5),
+        BASE,
+        SMALL_SPACE,
+        BUDGET,
+        progress=False,
+    )
+    assert [s for *_, s in scores(after)] != [s for *_, s in scores(before)]
+
+
+def test_the_history_ends_the_day_before_the_test():
+    frame = price_table(N)
+    history = pre_test_history(frame, BASE)
+    assert len(history) == TEST_START_ROW
+    assert history.dates[-1] == frame["Date"][TEST_START_ROW - 1]
+    full = prepare_prices(frame)
+    assert np.array_equal(history.price, full.price[:TEST_START_ROW])
+
+
+def test_the_search_spends_its_budget_and_chooses_the_lowest_score():
+    result = search(price_table(N), BASE, SMALL_SPACE, BUDGET, progress=False)
+    assert len(result.rows) == BUDGET.configurations
+    assert all(len(row["seed_scores"]) == BUDGET.seeds for row in result.rows)
+    best = min(result.rows, key=lambda row: row["score"])
+    assert result.chosen == {"lookback": best["lookback"], "lr": best["lr"]}
+    assert list(result.table["score"]) == sorted(row["score"] for row in result.rows)
+    validation_days = price_table(N)["Date"][TEST_START_ROW - 15 : TEST_START_ROW]
+    assert result.validation_start == validation_days.iloc[0]
+
+
+def test_draw_takes_the_whole_grid_or_a_seeded_sample():
+    grid = draw(SMALL_SPACE, Budget(configurations=10))
+    assert len(grid) == 4 and len({tuple(c.values()) for c in grid}) == 4
+    sample = draw(SPACE, Budget(configurations=5))
+    assert sample == draw(SPACE, Budget(configurations=5))
+    assert len({tuple(c.values()) for c in sample}) == 5
+    assert all(c[name] in SPACE[name] for c in sample for name in SPACE)
+    assert sample != draw(SPACE, Budget(configurations=5, draw_seed=1))
+
+
+def test_the_tuned_configuration_keeps_the_outer_test_and_the_budget_s_training():
+    params = {"lookback": 4, "hidden_size": 3, "num_layers": 2, "dropout": 0.2}
+    tuned = tuned_config(BASE, {**params, "lr": 0.01}, BUDGET)
+    assert (tuned.test_start, tuned.seeds, tuned.lookback) == (BASE.test_start, 1, 4)
+    assert tuned.train == TrainConfig(
+        hidden_size=3,
+        num_layers=2,
+        dropout=0.2,
+        lr=0.01,
+        epochs=BUDGET.epochs,
+        patience=BUDGET.patience,
+        batch_size=BASE.train.batch_size,
+    )
+    inner = search_config(BASE, params, Budget(seeds=2, validation_days=30))
+    assert (inner.test_start, inner.test_days, inner.seeds) == (None, 30, 2)
+
+
+@pytest.mark.parametrize(
+    ("space", "words"),
+    [
+        ({}, "the search space is empty"),
+        ({"lookback": (3,), "width": (8,)}, "unknown parameter(s) width"),
+        ({"lr": ()}, "no value for lr"),
+    ],
+)
+def test_a_bad_space_is_refused_in_one_line(space, words):
+    with pytest.raises(ConfigError, match=r"^[^\n]*$") as error:
+        check_space(space)
+    assert words in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"configurations": 0}, "budget configurations must be an integer >= 1"),
+        ({"seeds": "2"}, "budget seeds must be an integer"),
+        ({"epochs": 1.5}, "budget epochs must be an integer"),
+        ({"draw_seed": -1}, "budget draw_seed must be an integer >= 0"),
+    ],
+)
+def test_a_bad_budget_is_refused(changes, words):
+    with pytest.raises(ConfigError, match=words):
+        Budget(**changes)
+
+
+def test_an_unknown_parameter_is_refused_before_any_training():
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        tuned_config(BASE, {"units": 8}, BUDGET)
+
+
+def test_a_bad_value_in_the_space_is_refused_before_any_training(monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking every configuration")
+
+    monkeypatch.setattr("lstm_study.forecast.tuning.walk_forward", no_training)
+    space = {"hidden_size": (4, 0)}  # the good value first: it would train first
+    with pytest.raises(ConfigError, match="hidden_size must be an integer >= 1"):
+        search(price_table(N), BASE, space, Budget(configurations=9), progress=False)
+
+
+def test_the_default_model_has_no_dropout_and_dropout_is_seeded():
+    default = build_model(3, TrainConfig(), seed=0, device=torch.device("cpu"))
+    assert type(default).__name__ == "SequenceRegressor"
+    config = TrainConfig(hidden_size=4, epochs=2, dropout=0.3, num_layers=2)
+    assert isinstance(build_model(3, config, 0, torch.device("cpu")), DropoutRegressor)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 5, 3)), rng.normal(size=64)
+    state = torch.get_rng_state()
+    first, _ = fit(x, y, x[:8], y[:8], config, seed=1, progress=False)
+    assert torch.equal(
+        torch.get_rng_state(), state
+    )  # the caller's generator is left alone
+    torch.manual_seed(123)
+    second, _ = fit(x, y, x[:8], y[:8], config, seed=1, progress=False)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ConfigError, match="dropout must be in"):
+        TrainConfig(dropout=1.0)
+
+
+def test_the_command_refuses_a_bad_budget_in_one_line(tmp_path, capsys):
+    code = main(["tune", "--json", str(tmp_path / "t.json"), "--configurations", "0"])
+    error = capsys.readouterr().err.strip()
+    assert code != 0 and "\n" not in error
+    assert "budget configurations must be an integer >= 1" in error
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_the_committed_search_states_its_machine_budget_and_choice():
+    results = json.loads(RESULTS_PATH.read_text(encoding="utf-8"))
+    assert {"cpu_model", "cpu_capability", "cpu_count"} <= set(results["machine"])
+    assert results["started"] and results["wall_seconds"] > 0
+    budget = Budget(**results["budget"])
+    for entry in results["searches"]:
+        assert len(entry["rows"]) == budget.configurations
+        best = min(entry["rows"], key=lambda row: row["score"])
+        assert entry["chosen"] == {name: best[name] for name in SPACE}
+        assert entry["validation_end"] < results["base"]["test_start"]
+
+
+def test_the_command_refuses_a_test_start_outside_the_data(tmp_path, capsys):
+    json_path = tmp_path / "t.json"
+    code = main(["tune", "--json", str(json_path), "--test-start", "2020-01-02"])
+    error = capsys.readouterr().err.strip()
+    assert code != 0 and "\n" not in error
+    assert "lies outside the data" in error and not json_path.exists()
+
+
+def test_the_evaluation_walks_tuned_and_untuned_over_the_same_test_days():
+    frame = price_table(N)
+    scores = evaluate_on_test(frame, BASE, {"lookback": 4}, BUDGET)
+    assert scores["test_start"] == str(frame["Date"][TEST_START_ROW].date())
+    assert scores["test_end"] == str(frame["Date"].iloc[-1].date())
+    for name in ("untuned", "tuned"):
+        assert scores[name]["ratio"] > 0 and 0 <= scores[name]["dm_p_value"] <= 1
+    assert scores["tuned"]["ratio"] != scores["untuned"]["ratio"]
+
+
+def test_the_command_writes_every_score_the_machine_and_the_choice(
+    tmp_path, monkeypatch, capsys
+):
+    import lstm_study.data
+
+    frame = price_table(700).assign(Ticker="TEST")
+    monkeypatch.setattr(lstm_study.data, "load_prices", lambda tickers, source: frame)
+    json_path = tmp_path / "t.json"
+    arguments = ["--configurations", "2", "--epochs", "1", "--validation-days", "30"]
+    start = str(frame["Date"][660].date())
+    code = main(
+        ["tune", "--json", str(json_path), "--tickers", "TEST", "--test-start", start]
+        + arguments
+    )
+    assert code == 0, capsys.readouterr().err
+    assert "budget: 2 configurations x 1 seed(s)" in capsys.readouterr().out
+    results = json.loads(json_path.read_text(encoding="utf-8"))
+    assert results["complete"] and results["budget"]["configurations"] == 2
+    assert {"cpu_model", "cpu_capability", "cpu_count"} <= set(results["machine"])
+    (entry,) = results["searches"]
+    assert len(entry["rows"]) == 2 and entry["validation_end"] < start
+    assert entry["test"]["test_start"] == start
+    assert set(entry["test"]) >= {"tuned", "untuned"}
+
+
+def test_a_smaller_draw_is_the_start_of_a_larger_one():
+    large = draw(SPACE, Budget(configurations=200))  # past where random.sample switches
+    for k in (1, 6, 32, 85, 86, 150):
+        assert draw(SPACE, Budget(configurations=k)) == large[:k]
+    grid = draw(SPACE, Budget(configurations=10_000))
+    assert all(config in grid for config in large)
+
+
+def test_the_committed_draw_is_the_one_draw_makes():
+    results = json.loads(RESULTS_PATH.read_text(encoding="utf-8"))
+    budget = Budget(**results["budget"])
+    drawn = draw(results["space"], budget)
+    for entry in results["searches"]:
+        assert [{name: row[name] for name in SPACE} for row in entry["rows"]] == drawn
+
+
+def test_each_seed_chooses_its_own_lowest_row():
+    rows = [
+        {"seed_scores": [0.99, 1.02]},
+        {"seed_scores": [1.01, 0.98]},
+        {"seed_scores": [1.00, 1.00]},
+    ]
+    assert seed_choices(rows) == [0, 1]
+
+
+# The committed search ran on AVX-512; this small configuration's score moved by less
+# than 1e-8 under ATEN_CPU_CAPABILITY=default. The largest shift measured between CPUs
+# on a committed score was 0.006 (MSFT's winner: 64 units, 30 epochs, where early
+# stopping can flip). 0.002 is below the smallest winner's lead in the committed search
+# (0.003), so the check confirms numbers at the scale the chapter discusses.
+RECHECK_TOLERANCE = 0.002
+
+
+def test_a_committed_validation_score_reproduces():
+    from lstm_study.data import load_prices
+    from lstm_study.forecast import BacktestConfig
+    from lstm_study.forecast.tuning import score
+
+    results = json.loads(RESULTS_PATH.read_text(encoding="utf-8"))
+    budget = Budget(**results["budget"])
+    base = BacktestConfig(
+        test_start=results["base"]["test_start"], seeds=results["base"]["seeds"]
+    )
+    entry = next(e for e in results["searches"] if e["ticker"] == "GOOG")
+    # the quickest configuration of the committed search (under a second)
+    row = next(
+        r
+        for r in entry["rows"]
+        if (r["lookback"], r["hidden_size"], r["lr"]) == (5, 16, 0.01)
+    )
+    history = pre_test_history(load_prices(["GOOG"], source="snapshot"), base, "GOOG")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the committed search ran
+    try:
+        again = score(history, base, {name: row[name] for name in SPACE}, budget)
+    finally:
+        torch.set_num_threads(threads)
+    assert abs(again["score"] - row["score"]) < RECHECK_TOLERANCE
+    assert np.allclose(again["seed_scores"], row["seed_scores"], atol=RECHECK_TOLERANCE)
+    assert again["median_best_epoch"] == row["median_best_epoch"]

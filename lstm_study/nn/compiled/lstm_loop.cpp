@@ -384,7 +384,9 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
     dx = linear(rows, weight_ih.t().contiguous(), at::Tensor(), onednn);
   }
   dx = dx.view({steps, batch, inputs});
-  at::Tensor d_bias = has_bias ? rows.sum(0) : at::empty({0}, rows.options());
+  // summed in double: 3840 or more terms of both signs, whose float32 sum loses digits
+  at::Tensor d_bias = has_bias ? rows.sum({0}, false, at::kDouble).to(rows.scalar_type())
+                               : at::empty({0}, rows.options());
   return {dx, d_weight_ih, d_weight_hh, d_bias, dh, dc};
 }
 

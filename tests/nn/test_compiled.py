@@ -231,3 +231,64 @@ def test_the_build_name_changes_with_the_processor(monkeypatch):
     assert name.startswith("lstm_study_loop_")
     monkeypatch.setattr(compiled, "_cpu_signature", lambda: "some other cpu")
     assert compiled.extension_name() != name
+
+
+@pytest.mark.parametrize("products", ["auto", "aten"])
+def test_a_long_sequence_is_projected_in_chunks(products, monkeypatch):
+    # 256 units and 64 rows: the loop projects about 4 MB of rows at a time, 16 steps here,
+    # so 40 steps take three chunks (16, 16, 8), in both directions
+    monkeypatch.setattr(compiled, "PRODUCTS", products)
+    torch.manual_seed(6)
+    theirs = torch.nn.LSTM(8, 256, bidirectional=True)
+    ours = LSTM(8, 256, bidirectional=True, backend="compiled")
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(40, 64, 8)
+    ours_out, ours_grads = _run(ours, x, None)
+    their_out, their_grads = _run(theirs, x, None)
+    for mine, reference in zip(ours_out + ours_grads, their_out + their_grads):
+        # float32 sums of 2560 rows in another order: 4e-6 of the largest gradient (up to 40)
+        scale = reference.abs().max().item()
+        torch.testing.assert_close(mine, reference, atol=1e-5 + 4e-6 * scale, rtol=1e-4)
+
+
+def test_the_small_kernel_at_the_predictor_width(products):
+    # 64 units: the step products and the per-step sums of the weight gradients take the small
+    # kernel's full 4 x 64 blocks (the 6-unit tests above take only its remainders)
+    torch.manual_seed(7)
+    theirs = torch.nn.LSTM(5, 64, num_layers=2)
+    ours = LSTM(5, 64, num_layers=2, backend="compiled")
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(30, 40, 5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ours_out, ours_grads = _run(ours, x, None)
+    finally:
+        torch.set_num_threads(threads)
+    their_out, their_grads = _run(theirs, x, None)
+    for mine, reference in zip(ours_out + ours_grads, their_out + their_grads):
+        torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-4)
+
+
+def test_large_buffers_are_recycled_but_never_shared():
+    # the gates of 64 steps x 64 rows x 1024 columns take 16 MB: a pooled buffer
+    assert compiled.load()
+    torch.manual_seed(8)
+    x = torch.randn(64, 64, 8)
+    w_ih, w_hh = torch.randn(1024, 8) * 0.1, torch.randn(1024, 256) * 0.05
+    h0 = c0 = torch.zeros(64, 256)
+
+    def gates():
+        return torch.ops.lstm_study.lstm_forward(
+            x, w_ih, w_hh, None, h0, c0, False, False, False, False
+        )[3]
+
+    first = gates()
+    kept = first.clone()
+    second = gates()  # the first is alive: another buffer
+    assert second.data_ptr() != first.data_ptr()
+    torch.testing.assert_close(first, kept, rtol=0, atol=0)
+    torch.testing.assert_close(second, kept, rtol=0, atol=0)
+    address = second.data_ptr()
+    del second
+    assert gates().data_ptr() == address  # freed, then handed out again

@@ -5,19 +5,22 @@ matrix product for all four gates and a few elementwise operators. What remains 
 and ``torch.nn.LSTM`` on a CPU is Python: each step still sends about eight operators
 forward and five backward through the interpreter and the dispatcher, and each elementwise
 operator reads and writes the whole gate block once more. ``lstm_loop.cpp``, beside this
-file, runs one direction of one layer in C++: the input projection as one product, then per
-step one product for all four gates and ONE pass over the gate block for all four
-nonlinearities and the cell update (forward), or for all four gate gradients (backward).
-For a small layer (``W_hh`` up to 256 KB: 128 units) each step's product is a 20-line
-kernel of its own (``small_gemm``), which keeps its sums in vector registers and pays no
-library call; the weight stays in the core's cache from step to step. Larger products go
+file, runs one direction of one layer in C++: the input projection in one product per chunk
+of steps, then per step one product for all four gates and ONE pass over the gate block for
+all four nonlinearities and the cell update (forward), or for all four gate gradients
+(backward). For a small layer (``W_hh`` up to 256 KB: 128 units) each step's product is a
+20-line kernel of its own (``small_gemm``), which keeps its sums in vector registers and pays
+no library call; the weight stays in the core's cache from step to step, and the weights'
+gradients are summed step by step while each step's numbers are in cache. Larger products go
 through ATen, to oneDNN's matmul with ``W_hh`` reordered once (float32) or to ``at::mm``
-(float64, or ``PRODUCTS = "aten"``, which also turns the small kernel off). With the small
+(float64, or ``PRODUCTS = "aten"``, which also turns the small kernel off); their weight
+gradients are one product after the loop, on inputs the loop transposes itself, and their
+largest buffers are recycled from call to call rather than faulted in afresh. With the small
 kernel and several threads, blocks of the batch's rows run through the whole loop on their
 own threads (``SPLIT_ROWS``).
 
-It is compiled by :func:`torch.utils.cpp_extension.load` on first use (g++ and ninja; about a
-minute) and cached in ``TORCH_EXTENSIONS_DIR`` (by default ``~/.cache/torch_extensions``),
+It is compiled by :func:`torch.utils.cpp_extension.load` on first use (g++ and ninja; about
+12 s on 2 cores) and cached in ``TORCH_EXTENSIONS_DIR`` (by default ``~/.cache/torch_extensions``),
 under a name that changes with the source, the compiler flags, torch's version and this
 processor's instruction sets, so a cache made on one processor is never loaded on another.
 Where it cannot be built (no compiler, a failed build) or cannot run (a GPU tensor, half

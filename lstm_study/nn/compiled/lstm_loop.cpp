@@ -2,15 +2,19 @@
 // without Python between the steps.
 //
 // One direction of one layer, input projection included. Forward: one product for the input
-// projection of all steps; then per step one product h_{t-1} W_hh^T and ONE pass over the
-// (batch, 4 hidden) gate block that adds the projection, applies the four nonlinearities and
-// updates c and h. Backward: per step one pass that forms the four gate gradients and one
-// product for dh_{t-1}; after the loop, dW_hh, dW_ih and dx are one product each over all steps.
+// projection of a chunk of steps (about 4 MB of rows: all steps of a small layer); then per
+// step one product h_{t-1} W_hh^T and ONE pass over the (batch, 4 hidden) gate block that adds
+// the projection, applies the four nonlinearities and updates c and h. Backward: per step one
+// pass that forms the four gate gradients and one product for dh_{t-1}. The weights' gradients
+// are sums over all steps: a small layer adds each step's share while it is in cache, a larger
+// one computes them after the loop as ONE product over all steps (dW_hh and dW_ih together),
+// and dx as another.
 //
-// The products go to ATen: its oneDNN matmul (mkldnn::_linear_pointwise, the library behind
-// torch.nn.LSTM on the CPU) with W_hh reordered once into oneDNN's blocked layout, when the
-// caller asks for it (float32 and a torch built with oneDNN); otherwise at::mm, which calls
-// the BLAS torch was built with (MKL on x86).
+// A small layer's step products (W_hh up to 256 KB) run in small_gemm below, with the batch's
+// rows split over threads. The others go to ATen: its oneDNN matmul (mkldnn::_linear_pointwise,
+// the library behind torch.nn.LSTM on the CPU) with W_hh reordered once into oneDNN's blocked
+// layout, when the caller asks for it (float32 and a torch built with oneDNN); otherwise
+// at::mm, which calls the BLAS torch was built with (MKL on x86).
 //
 // Layout: torch's, (seq_len, batch, 4 hidden), gates i, f, g, o in blocks of `hidden`
 // columns. States live in buffers with one slot more than steps: the forward direction
@@ -22,9 +26,12 @@
 #include <ATen/core/stack.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <tuple>
 #include <vector>
 
@@ -124,21 +131,23 @@ inline void backward_row(const T* __restrict gates, const T* __restrict c_prev,
   }
 }
 
-// A step's product for a small layer, C (m x n) = A (m x k) B (k x n), all row-major float32:
-// the recurrent weight of a small layer (64 units: 64 x 256 floats, 64 KB) stays in the core's
-// cache from step to step, and a library call's fixed cost is then a good part of the step. So
-// each block of R rows and NB columns keeps its R x NB sums in vector registers (4 x 64 floats:
-// 16 AVX-512 registers) while it runs once along k.
+// A step's product for a small layer, C (m x n) = A (m x k) B (k x n), float32, B and C
+// row-major, A at a[r * a_row + p * a_col] (row-major, or transposed: a_row = 1): the recurrent
+// weight of a small layer (64 units: 64 x 256 floats, 64 KB) stays in the core's cache from
+// step to step, and a library call's fixed cost is then a good part of the step. So each block
+// of R rows and NB columns keeps its R x NB sums in vector registers (4 x 64 floats: 16
+// AVX-512 registers) while it runs once along k. With `add`, C += A B.
 template <int R, int NB>
-inline void gemm_block(const float* __restrict a, int64_t lda, const float* __restrict b,
-                       int64_t ldb, float* __restrict c, int64_t ldc, int64_t k) {
+inline void gemm_block(const float* __restrict a, int64_t a_row, int64_t a_col,
+                       const float* __restrict b, int64_t ldb, float* __restrict c, int64_t ldc,
+                       int64_t k, bool add) {
   float acc[R][NB];
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NB; ++j) acc[r][j] = 0.0f;
+    for (int j = 0; j < NB; ++j) acc[r][j] = add ? c[r * ldc + j] : 0.0f;
   for (int64_t p = 0; p < k; ++p) {
     const float* row = b + p * ldb;
     for (int r = 0; r < R; ++r) {
-      const float scale = a[r * lda + p];
+      const float scale = a[r * a_row + p * a_col];
 #pragma omp simd
       for (int j = 0; j < NB; ++j) acc[r][j] += scale * row[j];
     }
@@ -147,23 +156,42 @@ inline void gemm_block(const float* __restrict a, int64_t lda, const float* __re
     for (int j = 0; j < NB; ++j) c[r * ldc + j] = acc[r][j];
 }
 
-void small_gemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k) {
+void small_gemm(const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
+                float* c, int64_t ldc, int64_t m, int64_t n, int64_t k, bool add = false) {
   int64_t i = 0;
   for (; i + 4 <= m; i += 4) {
+    const float* a_i = a + i * a_row;
+    float* c_i = c + i * ldc;
     int64_t j = 0;
-    for (; j + 64 <= n; j += 64) gemm_block<4, 64>(a + i * k, k, b + j, n, c + i * n + j, n, k);
-    for (; j + 16 <= n; j += 16) gemm_block<4, 16>(a + i * k, k, b + j, n, c + i * n + j, n, k);
-    for (; j < n; ++j) gemm_block<4, 1>(a + i * k, k, b + j, n, c + i * n + j, n, k);
+    for (; j + 64 <= n; j += 64)
+      gemm_block<4, 64>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
+    for (; j + 16 <= n; j += 16)
+      gemm_block<4, 16>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
+    for (; j < n; ++j) gemm_block<4, 1>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
   }
   for (; i < m; ++i) {
+    const float* a_i = a + i * a_row;
+    float* c_i = c + i * ldc;
     int64_t j = 0;
-    for (; j + 16 <= n; j += 16) gemm_block<1, 16>(a + i * k, k, b + j, n, c + i * n + j, n, k);
-    for (; j < n; ++j) gemm_block<1, 1>(a + i * k, k, b + j, n, c + i * n + j, n, k);
+    for (; j + 64 <= n; j += 64)
+      gemm_block<1, 64>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
+    for (; j + 16 <= n; j += 16)
+      gemm_block<1, 16>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
+    for (; j < n; ++j) gemm_block<1, 1>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
   }
+}
+
+// C (m x n) = A (m x k) B (k x n), all row-major and contiguous
+void small_gemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k) {
+  small_gemm(a, k, 1, b, n, c, n, m, n, k);
 }
 
 // (use_small_gemm never picks it for float64, whose steps go to the library)
 void small_gemm(const double*, const double*, double*, int64_t, int64_t, int64_t) {
+  TORCH_CHECK(false, "small_gemm takes float32 only");
+}
+void small_gemm(const double*, int64_t, int64_t, const double*, int64_t, double*, int64_t,
+                int64_t, int64_t, int64_t, bool = false) {
   TORCH_CHECK(false, "small_gemm takes float32 only");
 }
 
@@ -221,6 +249,117 @@ void run_rows(int64_t batch, bool split, const Loop& loop) {
   }
 }
 
+// Large buffers (the gates and their gradients: 52 MB at 64 x 100 x 512 units) are recycled
+// between calls. A fresh buffer that size comes from the operating system in pages it has to
+// fault in and zero on first touch, about 13 ms for 52 MB on the machine this was written on;
+// a recycled one costs nothing. Smaller buffers go to at::empty, whose allocator (malloc)
+// already reuses them. The pool keeps at most kPoolBytes of free buffers.
+constexpr int64_t kPoolMin = 16 << 20;
+constexpr int64_t kPoolBytes = 512 << 20;
+
+class BufferPool {
+ public:
+  void* take(int64_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->first == bytes) {
+          void* block = it->second;
+          held_ -= bytes;
+          free_.erase(it);
+          return block;
+        }
+      }
+    }
+    void* block = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+    TORCH_CHECK(block != nullptr, "out of memory allocating ", bytes, " bytes");
+    return block;
+  }
+
+  void give(void* block, int64_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.emplace_back(bytes, block);
+    held_ += bytes;
+    while (held_ > kPoolBytes) {  // the oldest free buffer goes back to the system
+      held_ -= free_.front().first;
+      std::free(free_.front().second);
+      free_.erase(free_.begin());
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<int64_t, void*>> free_;
+  int64_t held_ = 0;
+};
+
+BufferPool& pool() {
+  static BufferPool* instance = new BufferPool();  // never destroyed: tensors may outlive it
+  return *instance;
+}
+
+// An uninitialised tensor, from the pool when it is large.
+at::Tensor workspace(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  int64_t bytes = static_cast<int64_t>(c10::elementSize(options.dtype().toScalarType()));
+  for (const int64_t size : sizes) bytes *= size;
+  if (bytes < kPoolMin) return at::empty(sizes, options);
+  void* block = pool().take(bytes);
+  return at::from_blob(
+      block, sizes, [bytes](void* data) { pool().give(data, bytes); }, options);
+}
+
+// dst[j * ld + i] = src[i * cols + j]: a (rows, cols) block transposed, in 16 x 16 tiles
+// (a cache line of floats each way), the columns split over threads.
+template <typename T>
+void transpose_into(const T* src, int64_t rows, int64_t cols, T* dst, int64_t ld) {
+  constexpr int64_t kTile = 16;
+  at::parallel_for(0, cols, kTile, [&](int64_t col_begin, int64_t col_end) {
+    for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+      const int64_t i1 = std::min(i0 + kTile, rows);
+      for (int64_t j0 = col_begin; j0 < col_end; j0 += kTile) {
+        const int64_t j1 = std::min(j0 + kTile, col_end);
+        for (int64_t j = j0; j < j1; ++j)
+          for (int64_t i = i0; i < i1; ++i) dst[j * ld + i] = src[i * cols + j];
+      }
+    }
+  });
+}
+
+// out[j] = sum of row j of a (rows, cols) block, summed in double: the bias gradient's sums run
+// over every step's rows (6400 terms of both signs at 64 x 100), whose float32 sum loses digits.
+template <typename T>
+void row_sums(const T* src, int64_t rows, int64_t cols, T* out) {
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      const T* row = src + j * cols;
+      double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t i = 0; i < cols; ++i) sum += static_cast<double>(row[i]);
+      out[j] = static_cast<T>(sum);
+    }
+  });
+}
+
+// acc[j] += sum over the rows of column j of a (rows, width) block, in double.
+template <typename T>
+void add_columns(const T* src, int64_t rows, int64_t width, double* __restrict acc) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* row = src + r * width;
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) acc[j] += static_cast<double>(row[j]);
+  }
+}
+
+// Steps per input-projection chunk: about 4 MB of projected rows, which stay in cache until
+// their steps read them (one product for the whole sequence writes 52 MB at 64 x 100 x 512
+// units, and a fresh buffer that size is slow to touch); a small layer's sequence is one chunk.
+constexpr int64_t kChunkBytes = 4 << 20;
+
+int64_t chunk_steps(int64_t steps, int64_t batch, int64_t width, int64_t item) {
+  return std::clamp<int64_t>(kChunkBytes / std::max<int64_t>(1, batch * width * item), 1,
+                             std::max<int64_t>(1, steps));
+}
+
 void check(const at::Tensor& x, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
            const at::Tensor& h0, const at::Tensor& c0) {
   TORCH_CHECK(x.dim() == 3, "input must be (seq_len, batch, input_size)");
@@ -244,62 +383,68 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
              bool reverse, bool onednn, bool small_kernel, bool split) {
   check(x_in, weight_ih, weight_hh, h0, c0);
   const at::Tensor x = x_in.contiguous();
-  const int64_t steps = x.size(0), batch = x.size(1), hidden = weight_hh.size(1);
-  // the input projection x_t W_ih^T + b for every step at once: no time dependency
-  const at::Tensor projected =
-      linear(x.view({steps * batch, x.size(2)}), weight_ih.contiguous(),
-             bias.has_value() ? bias->contiguous() : at::Tensor(), onednn)
-          .view({steps, batch, 4 * hidden});
+  const int64_t steps = x.size(0), batch = x.size(1), inputs = x.size(2);
+  const int64_t hidden = weight_hh.size(1), width = 4 * hidden;
+  // the input projection x_t W_ih^T + b has no time dependency: one product per chunk of steps
+  const int64_t chunk = chunk_steps(steps, batch, width, x.element_size());
+  const at::Tensor w_ih = weight_ih.contiguous();
+  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   // a small layer's step products go to small_gemm with W_hh^T as its (hidden, 4 hidden)
   // right-hand side; a larger one's to the library, W_hh reordered once for oneDNN
   const bool small = use_small_gemm(x, hidden, small_kernel);
   const at::Tensor w_hh = small ? weight_hh.t().contiguous() : packed(weight_hh, batch, onednn);
-  at::Tensor gates = at::empty_like(projected);
+  at::Tensor gates = workspace({steps, batch, width}, x.options());
   at::Tensor hs = at::empty({steps + 1, batch, hidden}, x.options());
   at::Tensor cs = at::empty({steps + 1, batch, hidden}, x.options());
   at::Tensor tanh_cs = at::empty({steps, batch, hidden}, x.options());
   const int64_t first = reverse ? steps : 0, read = reverse ? 1 : 0, write = reverse ? 0 : 1;
   hs[first].copy_(h0);
   cs[first].copy_(c0);
-  // The time loop for rows [begin, end) of the batch, on raw pointers: a step creates no
-  // tensor but the product's input view and its result.
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
-    const int64_t width = 4 * hidden;
-    const scalar_t* proj = projected.const_data_ptr<scalar_t>();
     scalar_t* gate = gates.data_ptr<scalar_t>();
     scalar_t* h_buf = hs.data_ptr<scalar_t>();
     scalar_t* c_buf = cs.data_ptr<scalar_t>();
     scalar_t* tanh_buf = tanh_cs.data_ptr<scalar_t>();
-    const auto loop = [&](int64_t begin, int64_t end) {
-      const int64_t rows = end - begin;
-      std::vector<scalar_t> scratch(small ? rows * width : 0);
-      for (int64_t n = 0; n < steps; ++n) {
-        const int64_t t = reverse ? steps - 1 - n : n;
-        // first row of this block in step t, in its previous state and in its new state
-        const int64_t here = t * batch + begin;
-        const int64_t prev = (t + read) * batch + begin, next = (t + write) * batch + begin;
-        at::Tensor hw;  // h_{t-1} W_hh^T: all four gates in one product
-        const scalar_t* hw_ptr = scratch.data();
-        if (small) {
-          small_gemm(h_buf + prev * hidden, w_hh.const_data_ptr<scalar_t>(), scratch.data(),
-                     rows, width, hidden);
-        } else {
-          const at::Tensor h_prev =
-              at::from_blob(h_buf + prev * hidden, {rows, hidden}, x.options());
-          hw = linear(h_prev, w_hh, at::Tensor(), onednn);
-          hw_ptr = hw.const_data_ptr<scalar_t>();
-        }
-        at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
-          for (int64_t b = first; b < last; ++b) {
-            const int64_t g = (here + b) * width, h = b * hidden;
-            forward_row(proj + g, hw_ptr + b * width, gate + g, c_buf + prev * hidden + h,
-                        c_buf + next * hidden + h, h_buf + next * hidden + h,
-                        tanh_buf + here * hidden + h, hidden);
+    for (int64_t n0 = 0; n0 < steps; n0 += chunk) {
+      const int64_t len = std::min(chunk, steps - n0);
+      const int64_t t0 = reverse ? steps - n0 - len : n0;  // the chunk's first time index
+      const at::Tensor projected =
+          linear(x.narrow(0, t0, len).view({len * batch, inputs}), w_ih, b, onednn);
+      const scalar_t* proj = projected.const_data_ptr<scalar_t>();
+      // The time loop over this chunk for rows [begin, end) of the batch, on raw pointers: a
+      // step creates no tensor but the product's input view and its result.
+      const auto loop = [&](int64_t begin, int64_t end) {
+        const int64_t rows = end - begin;
+        std::vector<scalar_t> scratch(small ? rows * width : 0);
+        for (int64_t n = n0; n < n0 + len; ++n) {
+          const int64_t t = reverse ? steps - 1 - n : n;
+          // first row of this block in step t, in its previous state and in its new state
+          const int64_t here = t * batch + begin;
+          const int64_t prev = (t + read) * batch + begin, next = (t + write) * batch + begin;
+          const scalar_t* x_proj = proj + ((t - t0) * batch + begin) * width;
+          at::Tensor hw;  // h_{t-1} W_hh^T: all four gates in one product
+          const scalar_t* hw_ptr = scratch.data();
+          if (small) {
+            small_gemm(h_buf + prev * hidden, w_hh.const_data_ptr<scalar_t>(), scratch.data(),
+                       rows, width, hidden);
+          } else {
+            const at::Tensor h_prev =
+                at::from_blob(h_buf + prev * hidden, {rows, hidden}, x.options());
+            hw = linear(h_prev, w_hh, at::Tensor(), onednn);
+            hw_ptr = hw.const_data_ptr<scalar_t>();
           }
-        });
-      }
-    };
-    run_rows(batch, split && small, loop);  // no library call inside the threads' loops
+          at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
+            for (int64_t r = first; r < last; ++r) {
+              const int64_t h = r * hidden;
+              forward_row(x_proj + r * width, hw_ptr + r * width, gate + (here + r) * width,
+                          c_buf + prev * hidden + h, c_buf + next * hidden + h,
+                          h_buf + next * hidden + h, tanh_buf + here * hidden + h, hidden);
+            }
+          });
+        }
+      };
+      run_rows(batch, split && small, loop);  // no library call inside the threads' loops
+    }
   });
   // copies, so that a caller changing them in place cannot change what the backward reads
   at::Tensor output = (reverse ? hs.narrow(0, 0, steps) : hs.narrow(0, 1, steps)).clone();
@@ -324,20 +469,36 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
   const bool small = use_small_gemm(x, hidden, small_kernel);
   const at::Tensor w_hh_t = small ? weight_hh.contiguous()
                                   : packed(weight_hh.t().contiguous(), batch, onednn);
-  at::Tensor d_gates = at::empty_like(gates);
+  at::Tensor d_gates = workspace(gates.sizes(), gates.options());
   at::Tensor dh = d_h_n.contiguous().clone();
   at::Tensor dc = d_c_n.contiguous().clone();
   const int64_t read = reverse ? 1 : 0;  // slot of step t's previous state
+  const int64_t width = 4 * hidden, n_rows = steps * batch;
+  const at::Tensor rows = d_gates.view({n_rows, width});
+  const at::Tensor h_prev =
+      (reverse ? hs.narrow(0, 1, steps) : hs.narrow(0, 0, steps)).reshape({n_rows, hidden});
+  const at::Tensor x_rows = x.view({n_rows, inputs});
+  at::Tensor d_weight_hh, d_weight_ih, dx, d_bias;
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
-    const int64_t width = 4 * hidden;
     const scalar_t* gate = gates.const_data_ptr<scalar_t>();
+    const scalar_t* h_buf = hs.const_data_ptr<scalar_t>();
     const scalar_t* c_buf = cs.const_data_ptr<scalar_t>();
     const scalar_t* tanh_buf = tanh_cs.const_data_ptr<scalar_t>();
+    const scalar_t* x_buf = x.const_data_ptr<scalar_t>();
     const scalar_t* d_out_buf = d_output.const_data_ptr<scalar_t>();
     scalar_t* d_gate = d_gates.data_ptr<scalar_t>();
     scalar_t* dc_buf = dc.data_ptr<scalar_t>();
+    // A small layer sums the weights' and the bias's gradients step by step, while da_t,
+    // h_{t-1} and x_t are in cache: [dW_hh^T; dW_ih^T] += [h_{t-1}, x_t]^T da_t, one partial
+    // sum per thread (each its own rows of the batch), added in a fixed order after the loop.
+    const int64_t part = small ? (hidden + inputs) * width : 0;
+    const int64_t slots = small ? at::get_num_threads() : 0;
+    std::vector<scalar_t> parts(slots * part, scalar_t(0));
+    std::vector<double> bias_parts(has_bias ? slots * width : 0, 0.0);
     const auto loop = [&](int64_t begin, int64_t end) {
       const int64_t rows = end - begin;
+      const int64_t slot = small ? at::get_thread_num() : 0;
+      TORCH_CHECK(!small || slot < slots, "more threads than partial sums");
       at::Tensor dh_rows = dh.narrow(0, begin, rows).clone();  // replaced at every step
       scalar_t* dc_ptr = dc_buf + begin * hidden;
       for (int64_t n = 0; n < steps; ++n) {
@@ -352,41 +513,73 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
                          hidden);
           }
         });
+        const scalar_t* d_a = d_gate + here * width;
         if (small) {  // dh_{t-1} = da_t W_hh, written over dh_t (already read)
-          small_gemm(d_gate + here * width, w_hh_t.const_data_ptr<scalar_t>(),
-                     dh_rows.data_ptr<scalar_t>(), rows, hidden, width);
+          small_gemm(d_a, w_hh_t.const_data_ptr<scalar_t>(), dh_rows.data_ptr<scalar_t>(), rows,
+                     hidden, width);
+          scalar_t* sums = parts.data() + slot * part;
+          small_gemm(h_buf + prev * hidden, 1, hidden, d_a, width, sums, width, hidden, width,
+                     rows, true);
+          small_gemm(x_buf + here * inputs, 1, inputs, d_a, width, sums + hidden * width, width,
+                     inputs, width, rows, true);
+          if (has_bias) add_columns(d_a, rows, width, bias_parts.data() + slot * width);
         } else {
-          const at::Tensor d_a =
-              at::from_blob(d_gate + here * width, {rows, width}, gates.options());
-          dh_rows = linear(d_a, w_hh_t, at::Tensor(), onednn);
+          dh_rows = linear(at::from_blob(const_cast<scalar_t*>(d_a), {rows, width},
+                                         gates.options()),
+                           w_hh_t, at::Tensor(), onednn);
         }
       }
       dh.narrow(0, begin, rows).copy_(dh_rows);
     };
     run_rows(batch, split && small, loop);
+    if (small) {
+      at::Tensor sums = at::zeros({hidden + inputs, width}, x.options());
+      scalar_t* total = sums.data_ptr<scalar_t>();
+      for (int64_t k = 0; k < slots; ++k)
+        for (int64_t i = 0; i < part; ++i) total[i] += parts[k * part + i];
+      d_weight_hh = sums.narrow(0, 0, hidden).t().contiguous();
+      d_weight_ih = sums.narrow(0, hidden, inputs).t().contiguous();
+      if (has_bias) {
+        d_bias = at::empty({width}, x.options());
+        scalar_t* out = d_bias.data_ptr<scalar_t>();
+        for (int64_t j = 0; j < width; ++j) {
+          double sum = 0.0;
+          for (int64_t k = 0; k < slots; ++k) sum += bias_parts[k * width + j];
+          out[j] = static_cast<scalar_t>(sum);
+        }
+      }
+    }
   });
-  // After the loop, one product each over all steps: dW_hh = sum_t da_t^T h_{t-1},
-  // dW_ih = sum_t da_t^T x_t, dx = da W_ih, and the bias gradient, a sum over rows.
-  const at::Tensor rows = d_gates.view({steps * batch, 4 * hidden});
-  const at::Tensor h_prev = (reverse ? hs.narrow(0, 1, steps) : hs.narrow(0, 0, steps))
-                                .reshape({steps * batch, hidden});
-  const at::Tensor x_rows = x.view({steps * batch, inputs});
-  at::Tensor d_weight_hh, d_weight_ih, dx;
+  // After the loop: dx = da W_ih for all steps in one product; for a larger layer also
+  // dW_hh = sum_t da_t^T h_{t-1}, dW_ih = sum_t da_t^T x_t and the bias gradient, a sum over rows.
   if (small) {
-    // at::mm, each product in the orientation that ran fastest for these narrow shapes (for
-    // 5 inputs, x^T da is five times faster than da^T x)
-    d_weight_hh = at::mm(h_prev.t(), rows).t();
-    d_weight_ih = at::mm(x_rows.t(), rows).t();
-    dx = at::mm(rows, weight_ih.t().contiguous().t());
+    dx = at::mm(rows, weight_ih.t().contiguous().t());  // the orientation MKL runs fastest
   } else {
-    d_weight_hh = linear(rows.t(), h_prev.t(), at::Tensor(), onednn);
-    d_weight_ih = linear(rows.t(), x_rows.t(), at::Tensor(), onednn);
+    // A library's product wants its inputs with the summed index (the steps' rows) last:
+    // da^T and [h_{t-1}, x_t]^T, transposed here in tiles (a strided view would be copied by
+    // ATen, slowly, once per product); dW_hh and dW_ih are then ONE product.
+    at::Tensor d_gates_t = workspace({4 * hidden, n_rows}, rows.options());
+    at::Tensor inputs_t = workspace({hidden + inputs, n_rows}, rows.options());
+    AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "lstm_backward_sums", [&] {
+      scalar_t* inputs_t_ptr = inputs_t.data_ptr<scalar_t>();
+      transpose_into(rows.const_data_ptr<scalar_t>(), n_rows, 4 * hidden,
+                     d_gates_t.data_ptr<scalar_t>(), n_rows);
+      transpose_into(h_prev.const_data_ptr<scalar_t>(), n_rows, hidden, inputs_t_ptr, n_rows);
+      transpose_into(x_rows.const_data_ptr<scalar_t>(), n_rows, inputs,
+                     inputs_t_ptr + hidden * n_rows, n_rows);
+      if (has_bias) {
+        d_bias = at::empty({4 * hidden}, rows.options());
+        row_sums(d_gates_t.const_data_ptr<scalar_t>(), 4 * hidden, n_rows,
+                 d_bias.data_ptr<scalar_t>());
+      }
+    });
+    const at::Tensor d_weights = linear(d_gates_t, inputs_t, at::Tensor(), onednn);
+    d_weight_hh = d_weights.narrow(1, 0, hidden).contiguous();
+    d_weight_ih = d_weights.narrow(1, hidden, inputs).contiguous();
     dx = linear(rows, weight_ih.t().contiguous(), at::Tensor(), onednn);
   }
   dx = dx.view({steps, batch, inputs});
-  // summed in double: 3840 or more terms of both signs, whose float32 sum loses digits
-  at::Tensor d_bias = has_bias ? rows.sum({0}, false, at::kDouble).to(rows.scalar_type())
-                               : at::empty({0}, rows.options());
+  if (!has_bias) d_bias = at::empty({0}, rows.options());
   return {dx, d_weight_ih, d_weight_hh, d_bias, dh, dc};
 }
 

@@ -16,6 +16,7 @@ import torch
 from lstm_study.errors import ConfigError
 from lstm_study.nn import LSTM, compiled
 from lstm_study.nn.lstm import BACKENDS
+from tests.nn.lstm_grads import outputs_and_grads
 
 CONFIGS = [
     dict(num_layers=1, batch_first=False, bidirectional=False),
@@ -40,21 +41,6 @@ def products(request, monkeypatch) -> tuple[str, bool]:
     monkeypatch.setattr(compiled, "PRODUCTS", request.param[0])
     monkeypatch.setattr(compiled, "SPLIT_ROWS", request.param[1])
     return request.param
-
-
-def _run(module, x, hx):
-    """Outputs and every gradient (input, initial state when given, parameters) of one loss."""
-    x = x.clone().requires_grad_()
-    hx = None if hx is None else tuple(s.clone().requires_grad_() for s in hx)
-    output, (h_n, c_n) = module(x, hx)
-    weights = torch.linspace(-1, 1, output.numel(), dtype=x.dtype).view_as(output)
-    ((output * weights).sum() + h_n.square().sum() + c_n.sin().sum()).backward()
-    grads = (
-        [x.grad]
-        + ([] if hx is None else [s.grad for s in hx])
-        + [p.grad for p in module.parameters()]
-    )
-    return [output, h_n, c_n], grads
 
 
 def _graph_names(node, seen=None) -> set[str]:
@@ -84,10 +70,10 @@ def test_compiled_equals_torch_in_float32(config, given_state, batch, products):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # so that the split into row blocks runs on 2 threads
     try:
-        ours_out, ours_grads = _run(ours, x, hx)
+        ours_out, ours_grads = outputs_and_grads(ours, x, hx)
     finally:
         torch.set_num_threads(threads)
-    their_out, their_grads = _run(theirs, x, hx)
+    their_out, their_grads = outputs_and_grads(theirs, x, hx)
     for mine, reference in zip(ours_out, their_out):
         torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-5)
     for mine, reference in zip(ours_grads, their_grads):
@@ -219,8 +205,8 @@ def test_a_wide_layer_takes_the_library_products(products, monkeypatch):
     ours = LSTM(8, 256, bidirectional=True, backend="compiled")
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(4, 3, 8)
-    ours_out, ours_grads = _run(ours, x, None)
-    their_out, their_grads = _run(theirs, x, None)
+    ours_out, ours_grads = outputs_and_grads(ours, x, None)
+    their_out, their_grads = outputs_and_grads(theirs, x, None)
     for mine, reference in zip(ours_out + ours_grads, their_out + their_grads):
         torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-4)
     assert "CompiledLSTMLayerBackward" in _graph_names(ours_out[0].grad_fn)
@@ -243,8 +229,8 @@ def test_a_long_sequence_is_projected_in_chunks(products, monkeypatch):
     ours = LSTM(8, 256, bidirectional=True, backend="compiled")
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(40, 64, 8)
-    ours_out, ours_grads = _run(ours, x, None)
-    their_out, their_grads = _run(theirs, x, None)
+    ours_out, ours_grads = outputs_and_grads(ours, x, None)
+    their_out, their_grads = outputs_and_grads(theirs, x, None)
     for mine, reference in zip(ours_out + ours_grads, their_out + their_grads):
         # float32 sums of 2560 rows in another order: 4e-6 of the largest gradient (up to 40)
         scale = reference.abs().max().item()
@@ -262,10 +248,10 @@ def test_the_small_kernel_at_the_predictor_width(products):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        ours_out, ours_grads = _run(ours, x, None)
+        ours_out, ours_grads = outputs_and_grads(ours, x, None)
     finally:
         torch.set_num_threads(threads)
-    their_out, their_grads = _run(theirs, x, None)
+    their_out, their_grads = outputs_and_grads(theirs, x, None)
     for mine, reference in zip(ours_out + ours_grads, their_out + their_grads):
         torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-4)
 

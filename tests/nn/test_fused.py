@@ -13,6 +13,7 @@ from lstm_study.nn.fused import (
     FusedLSTMScan,
     fused_lstm_scan,
 )
+from tests.nn.lstm_grads import outputs_and_grads
 
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
 CONFIGS = [
@@ -50,20 +51,6 @@ def _trio(dtype: torch.dtype, **config) -> tuple[LSTM, LSTM, torch.nn.LSTM]:
     return fused, readable, theirs
 
 
-def _run(module, x, hx, weights):
-    """Outputs and every gradient (input, initial state when given, parameters) of one weighted loss."""
-    x = x.clone().requires_grad_()
-    hx = None if hx is None else tuple(s.clone().requires_grad_() for s in hx)
-    output, (h_n, c_n) = module(x, hx)
-    ((output * weights).sum() + h_n.square().sum() + c_n.sin().sum()).backward()
-    grads = (
-        [x.grad]
-        + ([] if hx is None else [s.grad for s in hx])
-        + [p.grad for p in module.parameters()]
-    )
-    return [output, h_n, c_n], grads
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("config", CONFIGS, ids=_config_id)
 @pytest.mark.parametrize(
@@ -81,10 +68,10 @@ def test_fused_equals_the_readable_loop_and_torch(dtype, config, given_state):
         else None
     )
     weights = torch.randn(x.shape[:-1] + (6 * directions,), dtype=dtype)
-    outs, grads = _run(fused, x, hx, weights)
+    outs, grads = outputs_and_grads(fused, x, hx, weights)
     tol = TOLERANCE[dtype]
     for other in (readable, theirs):
-        other_outs, other_grads = _run(other, x, hx, weights)
+        other_outs, other_grads = outputs_and_grads(other, x, hx, weights)
         for ours, reference in zip(outs + grads, other_outs + other_grads, strict=True):
             assert ours.shape == reference.shape
             assert (ours - reference).abs().max().item() < tol

@@ -251,7 +251,7 @@ void run_rows(int64_t batch, bool split, const Loop& loop) {
 
 // Large buffers (the gates and their gradients: 52 MB at 64 x 100 x 512 units) are recycled
 // between calls. A fresh buffer that size comes from the operating system in pages it has to
-// fault in and zero on first touch, about 13 ms for 52 MB on the machine this was written on;
+// fault in and zero on first touch, 13 to 20 ms for 52 MB on the machine this was written on;
 // a recycled one costs nothing. Smaller buffers go to at::empty, whose allocator (malloc)
 // already reuses them. The pool keeps at most kPoolBytes of free buffers.
 constexpr int64_t kPoolMin = 16 << 20;
@@ -488,9 +488,9 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
     const scalar_t* d_out_buf = d_output.const_data_ptr<scalar_t>();
     scalar_t* d_gate = d_gates.data_ptr<scalar_t>();
     scalar_t* dc_buf = dc.data_ptr<scalar_t>();
-    // A small layer sums the weights' and the bias's gradients step by step, while da_t,
-    // h_{t-1} and x_t are in cache: [dW_hh^T; dW_ih^T] += [h_{t-1}, x_t]^T da_t, one partial
-    // sum per thread (each its own rows of the batch), added in a fixed order after the loop.
+    // A small layer sums the weights' and the bias's gradients step by step, while da_t is in
+    // cache: [dW_hh^T; dW_ih^T] += [h_{t-1}, x_t]^T da_t, one partial sum per thread (each its
+    // own rows of the batch), added in a fixed order after the loop.
     const int64_t part = small ? (hidden + inputs) * width : 0;
     const int64_t slots = small ? at::get_num_threads() : 0;
     std::vector<scalar_t> parts(slots * part, scalar_t(0));

@@ -136,7 +136,7 @@ inline void backward_row(const T* __restrict gates, const T* __restrict c_prev,
 // weight of a small layer (64 units: 64 x 256 floats, 64 KB) stays in the core's cache from
 // step to step, and a library call's fixed cost is then a good part of the step. So each block
 // of R rows and NB columns keeps its R x NB sums in vector registers (4 x 64 floats: 16
-// AVX-512 registers) while it runs once along k. With `add`, C += A B.
+// AVX-512 registers; kCols below) while it runs once along k. With `add`, C += A B.
 template <int R, int NB>
 inline void gemm_block(const float* __restrict a, int64_t a_row, int64_t a_col,
                        const float* __restrict b, int64_t ldb, float* __restrict c, int64_t ldc,
@@ -156,6 +156,14 @@ inline void gemm_block(const float* __restrict a, int64_t a_row, int64_t a_col,
     for (int j = 0; j < NB; ++j) c[r * ldc + j] = acc[r][j];
 }
 
+// Columns per block: 4 x 64 sums fill 16 of AVX-512's 32 vector registers; with 16 registers
+// (AVX2 and older) 4 x 64 would spill, and 4 x 16 sums take 8 of them.
+#if defined(__AVX512F__)
+constexpr int kCols = 64;
+#else
+constexpr int kCols = 16;
+#endif
+
 void small_gemm(const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
                 float* c, int64_t ldc, int64_t m, int64_t n, int64_t k, bool add = false) {
   int64_t i = 0;
@@ -163,8 +171,8 @@ void small_gemm(const float* a, int64_t a_row, int64_t a_col, const float* b, in
     const float* a_i = a + i * a_row;
     float* c_i = c + i * ldc;
     int64_t j = 0;
-    for (; j + 64 <= n; j += 64)
-      gemm_block<4, 64>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
+    for (; j + kCols <= n; j += kCols)
+      gemm_block<4, kCols>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
     for (; j + 16 <= n; j += 16)
       gemm_block<4, 16>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
     for (; j < n; ++j) gemm_block<4, 1>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
@@ -173,8 +181,8 @@ void small_gemm(const float* a, int64_t a_row, int64_t a_col, const float* b, in
     const float* a_i = a + i * a_row;
     float* c_i = c + i * ldc;
     int64_t j = 0;
-    for (; j + 64 <= n; j += 64)
-      gemm_block<1, 64>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
+    for (; j + kCols <= n; j += kCols)
+      gemm_block<1, kCols>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
     for (; j + 16 <= n; j += 16)
       gemm_block<1, 16>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
     for (; j < n; ++j) gemm_block<1, 1>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
@@ -234,19 +242,30 @@ at::Tensor packed(const at::Tensor& w, int64_t rows, bool onednn) {
   return stack[0].toTensor();
 }
 
-// Run `loop` over all rows of the batch; with `split`, over blocks of at least kRows rows in
-// parallel, each block through the whole time loop on its own thread. A batch's rows never
-// mix (row b's state depends on row b's input only), so the blocks need no synchronisation
-// between steps, where splitting each step's products costs two hand-overs per step.
+// Blocks of the batch's rows that run through the whole time loop each on its own thread: one
+// per thread, at least kRows rows each; 1 (no split) without `split`. A batch's rows never mix
+// (row b's state depends on row b's input only), so the blocks need no synchronisation between
+// steps, where splitting each step's products costs two hand-overs per step.
 constexpr int64_t kRows = 16;
 
+int64_t row_blocks(int64_t batch, bool split) {
+  return split ? std::clamp<int64_t>(batch / kRows, 1, at::get_num_threads()) : 1;
+}
+
+// Run loop(block, begin, end) for each of `blocks` equal blocks of the batch's rows, in parallel.
+// The partition depends on the batch and the number of blocks only, not on which thread runs
+// which block, so per-block partial sums can be added in block order, the same every time.
 template <typename Loop>
-void run_rows(int64_t batch, bool split, const Loop& loop) {
-  if (split && batch >= 2 * kRows) {
-    at::parallel_for(0, batch, kRows, loop);
-  } else {
-    loop(0, batch);
+void run_rows(int64_t batch, int64_t blocks, const Loop& loop) {
+  const auto rows_of = [&](int64_t block) { return block * batch / blocks; };
+  if (blocks <= 1) {
+    loop(0, 0, batch);
+    return;
   }
+  at::parallel_for(0, blocks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t block = first; block < last; ++block)
+      loop(block, rows_of(block), rows_of(block + 1));
+  });
 }
 
 // Large buffers (the gates and their gradients: 52 MB at 64 x 100 x 512 units) are recycled
@@ -413,7 +432,7 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
       const scalar_t* proj = projected.const_data_ptr<scalar_t>();
       // The time loop over this chunk for rows [begin, end) of the batch, on raw pointers: a
       // step creates no tensor but the product's input view and its result.
-      const auto loop = [&](int64_t begin, int64_t end) {
+      const auto loop = [&](int64_t, int64_t begin, int64_t end) {
         const int64_t rows = end - begin;
         std::vector<scalar_t> scratch(small ? rows * width : 0);
         for (int64_t n = n0; n < n0 + len; ++n) {
@@ -443,7 +462,8 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
           });
         }
       };
-      run_rows(batch, split && small, loop);  // no library call inside the threads' loops
+      // no library call inside the threads' loops
+      run_rows(batch, row_blocks(batch, split && small), loop);
     }
   });
   // copies, so that a caller changing them in place cannot change what the backward reads
@@ -489,16 +509,15 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
     scalar_t* d_gate = d_gates.data_ptr<scalar_t>();
     scalar_t* dc_buf = dc.data_ptr<scalar_t>();
     // A small layer sums the weights' and the bias's gradients step by step, while da_t is in
-    // cache: [dW_hh^T; dW_ih^T] += [h_{t-1}, x_t]^T da_t, one partial sum per thread (each its
-    // own rows of the batch), added in a fixed order after the loop.
+    // cache: [dW_hh^T; dW_ih^T] += [h_{t-1}, x_t]^T da_t, one partial sum per block of rows,
+    // added in block order after the loop.
     const int64_t part = small ? (hidden + inputs) * width : 0;
-    const int64_t slots = small ? at::get_num_threads() : 0;
+    const int64_t blocks = row_blocks(batch, split && small);
+    const int64_t slots = small ? blocks : 0;
     std::vector<scalar_t> parts(slots * part, scalar_t(0));
     std::vector<double> bias_parts(has_bias ? slots * width : 0, 0.0);
-    const auto loop = [&](int64_t begin, int64_t end) {
+    const auto loop = [&](int64_t slot, int64_t begin, int64_t end) {
       const int64_t rows = end - begin;
-      const int64_t slot = small ? at::get_thread_num() : 0;
-      TORCH_CHECK(!small || slot < slots, "more threads than partial sums");
       at::Tensor dh_rows = dh.narrow(0, begin, rows).clone();  // replaced at every step
       scalar_t* dc_ptr = dc_buf + begin * hidden;
       for (int64_t n = 0; n < steps; ++n) {
@@ -531,7 +550,7 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
       }
       dh.narrow(0, begin, rows).copy_(dh_rows);
     };
-    run_rows(batch, split && small, loop);
+    run_rows(batch, blocks, loop);
     if (small) {
       at::Tensor sums = at::zeros({hidden + inputs, width}, x.options());
       scalar_t* total = sums.data_ptr<scalar_t>();

@@ -6,9 +6,12 @@ cached); where it cannot be built these tests fail, except the one that checks t
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -278,3 +281,65 @@ def test_large_buffers_are_recycled_but_never_shared():
     address = second.data_ptr()
     del second
     assert gates().data_ptr() == address  # freed, then handed out again
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@pytest.mark.parametrize(
+    "march, needs",
+    [("x86-64-v3", {"avx2", "fma"}), ("x86-64", set())],
+    ids=["avx2", "baseline"],
+)
+def test_built_for_an_older_processor_it_still_agrees(march, needs, tmp_path):
+    # The loop is built with -march=native, so a machine without AVX-512 compiles the small
+    # kernel's narrow blocks and vectorises the elementwise pass for AVX2 or SSE: build it here
+    # for those instruction sets (a fresh process, its own cache) and compare with torch.
+    if platform.machine() not in ("x86_64", "AMD64") or not needs <= _cpu_flags():
+        pytest.skip(f"this processor cannot run code built for {march}")
+    script = textwrap.dedent(
+        f"""
+        import torch
+        from lstm_study.nn import LSTM, compiled
+        from tests.nn.lstm_grads import outputs_and_grads
+        compiled._native_flags = lambda: ["-march={march}"]
+        assert compiled.load(), compiled.unavailable_reason()
+        torch.manual_seed(9)
+        torch.set_num_threads(2)
+        theirs = torch.nn.LSTM(5, 64, bidirectional=True)
+        ours = LSTM(5, 64, bidirectional=True, backend="compiled")
+        ours.load_state_dict(theirs.state_dict())
+        x = torch.randn(20, 40, 5)
+        mine = outputs_and_grads(ours, x, None)
+        reference = outputs_and_grads(theirs, x, None)
+        for a, b in zip(mine[0] + mine[1], reference[0] + reference[1]):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+        nodes, names = [mine[0][0].grad_fn], set()
+        while nodes:
+            node = nodes.pop()
+            if node is not None:
+                names.add(node.name())
+                nodes.extend(parent for parent, _ in node.next_functions)
+        assert "CompiledLSTMLayerBackward" in names, names
+        print("agrees")
+        """
+    )
+    env = dict(os.environ, TORCH_EXTENSIONS_DIR=str(tmp_path / "extensions"))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "agrees" in result.stdout

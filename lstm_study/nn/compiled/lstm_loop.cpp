@@ -35,6 +35,10 @@
 #include <tuple>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace {
 
 // exp(x) for floats as 2^n * p(r), r = x - n log 2 in [-log2 / 2, log2 / 2], p a degree-6
@@ -136,14 +140,15 @@ inline void backward_row(const T* __restrict gates, const T* __restrict c_prev,
 // weight of a small layer (64 units: 64 x 256 floats, 64 KB) stays in the core's cache from
 // step to step, and a library call's fixed cost is then a good part of the step. So each block
 // of R rows and NB columns keeps its R x NB sums in vector registers (4 x 64 floats: 16
-// AVX-512 registers; kCols below) while it runs once along k. With `add`, C += A B.
+// AVX-512 registers; kCols below) while it runs once along k. The sums start from `init`
+// (rows init_ld apart) where it is given: C itself to add to C, a bias row with init_ld = 0.
 template <int R, int NB>
 inline void gemm_block(const float* __restrict a, int64_t a_row, int64_t a_col,
-                       const float* __restrict b, int64_t ldb, float* __restrict c, int64_t ldc,
-                       int64_t k, bool add) {
+                       const float* __restrict b, int64_t ldb, float* c, int64_t ldc, int64_t k,
+                       const float* init, int64_t init_ld) {
   float acc[R][NB];
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NB; ++j) acc[r][j] = add ? c[r * ldc + j] : 0.0f;
+    for (int j = 0; j < NB; ++j) acc[r][j] = init ? init[r * init_ld + j] : 0.0f;
   for (int64_t p = 0; p < k; ++p) {
     const float* row = b + p * ldb;
     for (int r = 0; r < R; ++r) {
@@ -156,6 +161,38 @@ inline void gemm_block(const float* __restrict a, int64_t a_row, int64_t a_col,
     for (int j = 0; j < NB; ++j) c[r * ldc + j] = acc[r][j];
 }
 
+#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+// The 4 x 64 block written out for AVX-512. From the loop above, GCC folds each load of B's row
+// into each of the four multiply-adds that use it: 16 loads of 64 bytes per 16 multiply-adds,
+// and a Zen 5 core loads one such vector per cycle while it multiplies-and-adds two, so the
+// block ran at half speed (about 110 of 280 GFLOPS). Here B's row is loaded once into four
+// registers; the empty asm statement says they hold values the compiler may not reload.
+template <>
+inline void gemm_block<4, 64>(const float* __restrict a, int64_t a_row, int64_t a_col,
+                              const float* __restrict b, int64_t ldb, float* c, int64_t ldc,
+                              int64_t k, const float* init, int64_t init_ld) {
+  __m512 acc[4][4];
+  for (int r = 0; r < 4; ++r)
+    for (int q = 0; q < 4; ++q)
+      acc[r][q] = init ? _mm512_loadu_ps(init + r * init_ld + 16 * q) : _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; ++p) {
+    const float* row = b + p * ldb;
+    __m512 b0 = _mm512_loadu_ps(row), b1 = _mm512_loadu_ps(row + 16);
+    __m512 b2 = _mm512_loadu_ps(row + 32), b3 = _mm512_loadu_ps(row + 48);
+    asm("" : "+v"(b0), "+v"(b1), "+v"(b2), "+v"(b3));
+    for (int r = 0; r < 4; ++r) {
+      const __m512 scale = _mm512_set1_ps(a[r * a_row + p * a_col]);
+      acc[r][0] = _mm512_fmadd_ps(scale, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(scale, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(scale, b2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(scale, b3, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < 4; ++r)
+    for (int q = 0; q < 4; ++q) _mm512_storeu_ps(c + r * ldc + 16 * q, acc[r][q]);
+}
+#endif
+
 // Columns per block: 4 x 64 sums fill 16 of AVX-512's 32 vector registers; with 16 registers
 // (AVX2 and older) 4 x 64 would spill, and 4 x 16 sums take 8 of them.
 #if defined(__AVX512F__)
@@ -164,29 +201,33 @@ constexpr int kCols = 64;
 constexpr int kCols = 16;
 #endif
 
-void small_gemm(const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
-                float* c, int64_t ldc, int64_t m, int64_t n, int64_t k, bool add = false) {
+// Each panel of kCols columns of B in the outer loop and the blocks of rows inside it: the panel
+// (64 KB or less for a small layer) stays in the core's first-level cache while every block of
+// rows runs over it.
+template <int NB>
+void gemm_panel(const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
+                float* c, int64_t ldc, int64_t m, int64_t k, const float* init, int64_t init_ld) {
+  const auto start = [&](int64_t i) { return init ? init + i * init_ld : nullptr; };
   int64_t i = 0;
-  for (; i + 4 <= m; i += 4) {
-    const float* a_i = a + i * a_row;
-    float* c_i = c + i * ldc;
-    int64_t j = 0;
-    for (; j + kCols <= n; j += kCols)
-      gemm_block<4, kCols>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
-    for (; j + 16 <= n; j += 16)
-      gemm_block<4, 16>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
-    for (; j < n; ++j) gemm_block<4, 1>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
-  }
-  for (; i < m; ++i) {
-    const float* a_i = a + i * a_row;
-    float* c_i = c + i * ldc;
-    int64_t j = 0;
-    for (; j + kCols <= n; j += kCols)
-      gemm_block<1, kCols>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
-    for (; j + 16 <= n; j += 16)
-      gemm_block<1, 16>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
-    for (; j < n; ++j) gemm_block<1, 1>(a_i, a_row, a_col, b + j, ldb, c_i + j, ldc, k, add);
-  }
+  for (; i + 4 <= m; i += 4)
+    gemm_block<4, NB>(a + i * a_row, a_row, a_col, b, ldb, c + i * ldc, ldc, k, start(i),
+                      init_ld);
+  for (; i < m; ++i)
+    gemm_block<1, NB>(a + i * a_row, a_row, a_col, b, ldb, c + i * ldc, ldc, k, start(i),
+                      init_ld);
+}
+
+void small_gemm(const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
+                float* c, int64_t ldc, int64_t m, int64_t n, int64_t k,
+                const float* init = nullptr, int64_t init_ld = 0) {
+  const auto panel = [&](int64_t j) { return init ? init + j : nullptr; };
+  int64_t j = 0;
+  for (; j + kCols <= n; j += kCols)
+    gemm_panel<kCols>(a, a_row, a_col, b + j, ldb, c + j, ldc, m, k, panel(j), init_ld);
+  for (; j + 16 <= n; j += 16)
+    gemm_panel<16>(a, a_row, a_col, b + j, ldb, c + j, ldc, m, k, panel(j), init_ld);
+  for (; j < n; ++j)
+    gemm_panel<1>(a, a_row, a_col, b + j, ldb, c + j, ldc, m, k, panel(j), init_ld);
 }
 
 // C (m x n) = A (m x k) B (k x n), all row-major and contiguous
@@ -199,7 +240,7 @@ void small_gemm(const double*, const double*, double*, int64_t, int64_t, int64_t
   TORCH_CHECK(false, "small_gemm takes float32 only");
 }
 void small_gemm(const double*, int64_t, int64_t, const double*, int64_t, double*, int64_t,
-                int64_t, int64_t, int64_t, bool = false) {
+                int64_t, int64_t, int64_t, const double* = nullptr, int64_t = 0) {
   TORCH_CHECK(false, "small_gemm takes float32 only");
 }
 
@@ -211,10 +252,21 @@ bool use_small_gemm(const at::Tensor& x, int64_t hidden, bool allowed) {
          4 * hidden * hidden * static_cast<int64_t>(sizeof(float)) <= kSmallWeight;
 }
 
-// Split a step's rows over threads only when it has this many elements to compute.
+// A step's elementwise pass over `rows` rows: split over threads only when each thread gets
+// at least kGrain elements to compute. (at::parallel_for opens a parallel region, and wakes
+// every thread, as soon as the rows reach one grain, even when only one thread gets work: at
+// 64 rows of 64 units that cost more than the pass itself.)
 constexpr int64_t kGrain = 16384;
 
-int64_t row_grain(int64_t hidden) { return std::max<int64_t>(1, kGrain / (4 * hidden)); }
+template <typename F>
+void for_rows(int64_t rows, int64_t hidden, const F& f) {
+  const int64_t grain = std::max<int64_t>(1, kGrain / (4 * hidden));
+  if (rows >= 2 * grain) {
+    at::parallel_for(0, rows, grain, f);
+  } else {
+    f(0, rows);
+  }
+}
 
 // x w^T for x (m, k) and w (n, k): oneDNN through ATen when `onednn`, else at::mm. `w` may
 // be a weight reordered by mkldnn::_reorder_linear_weight (oneDNN only).
@@ -240,6 +292,14 @@ at::Tensor packed(const at::Tensor& w, int64_t rows, bool onednn) {
   torch::jit::Stack stack{w.contiguous(), c10::IValue(rows)};
   op.callBoxed(&stack);
   return stack[0].toTensor();
+}
+
+// A copy of the matrix m (rows x cols) whose rows lie cols + 16 floats apart: with rows a
+// multiple of 1 KB apart (256 floats), a panel's rows fall into few of the first-level cache's
+// sets and evict each other; 64 bytes more per row spreads them (a third faster at 64 units).
+at::Tensor padded_rows(const at::Tensor& m) {
+  const int64_t rows = m.size(0), cols = m.size(1);
+  return at::empty({rows, cols + 16}, m.options()).narrow(1, 0, cols).copy_(m);
 }
 
 // Blocks of the batch's rows that run through the whole time loop each on its own thread: one
@@ -268,48 +328,64 @@ void run_rows(int64_t batch, int64_t blocks, const Loop& loop) {
   });
 }
 
-// Large buffers (the gates and their gradients: 52 MB at 64 x 100 x 512 units) are recycled
-// between calls. A fresh buffer that size comes from the operating system in pages it has to
-// fault in and zero on first touch, 13 to 20 ms for 52 MB on the machine this was written on;
-// a recycled one costs nothing. Smaller buffers go to at::empty, whose allocator (malloc)
-// already reuses them. The pool keeps at most kPoolBytes of free buffers.
-constexpr int64_t kPoolMin = 16 << 20;
+// The loop's buffers are recycled between calls. A fresh buffer comes from the operating system
+// in pages it has to fault in and zero on first touch: 13 to 20 ms for the 52 MB of gates at
+// 64 x 100 x 512 units on the machine this was written on. malloc keeps and reuses freed memory
+// below its threshold, but not reliably: in some processes (one in two, on that machine) every
+// call of the predictor-sized forward pass faulted in all its 10 MB again, 2600 faults, 5 ms
+// instead of 1. A recycled buffer costs nothing. The pool keeps at most kPoolBytes of free
+// buffers; smaller ones than kPoolMin go to at::empty.
+constexpr int64_t kPoolMin = 256 << 10;
 constexpr int64_t kPoolBytes = 512 << 20;
+
+// A buffer of the pool: `data` lies `base` plus an offset that differs from buffer to buffer (a
+// multiple of 64 bytes below 4 KB). Buffers that all began on a page boundary would put the
+// same element of every buffer at the same offset in its page, where the core confuses loads
+// from one with stores to another (4K aliasing): with page-aligned buffers the predictor-sized
+// forward pass took 1.2 ms instead of 0.9.
+struct Block {
+  int64_t bytes;
+  void* base;
+  void* data;
+};
 
 class BufferPool {
  public:
-  void* take(int64_t bytes) {
+  Block take(int64_t bytes) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       for (auto it = free_.begin(); it != free_.end(); ++it) {
-        if (it->first == bytes) {
-          void* block = it->second;
+        if (it->bytes == bytes) {
+          const Block block = *it;
           held_ -= bytes;
           free_.erase(it);
           return block;
         }
       }
+      colour_ = (colour_ + 23) % 64;  // 23 and 64 share no factor: 64 offsets in turn
     }
-    void* block = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
-    TORCH_CHECK(block != nullptr, "out of memory allocating ", bytes, " bytes");
-    return block;
+    const int64_t offset = 64 * colour_;
+    void* base = std::aligned_alloc(4096, (bytes + offset + 4095) / 4096 * 4096);
+    TORCH_CHECK(base != nullptr, "out of memory allocating ", bytes, " bytes");
+    return {bytes, base, static_cast<char*>(base) + offset};
   }
 
-  void give(void* block, int64_t bytes) {
+  void give(const Block& block) {
     std::lock_guard<std::mutex> lock(mutex_);
-    free_.emplace_back(bytes, block);
-    held_ += bytes;
+    free_.push_back(block);
+    held_ += block.bytes;
     while (held_ > kPoolBytes) {  // the oldest free buffer goes back to the system
-      held_ -= free_.front().first;
-      std::free(free_.front().second);
+      held_ -= free_.front().bytes;
+      std::free(free_.front().base);
       free_.erase(free_.begin());
     }
   }
 
  private:
   std::mutex mutex_;
-  std::vector<std::pair<int64_t, void*>> free_;
+  std::vector<Block> free_;
   int64_t held_ = 0;
+  int64_t colour_ = 0;
 };
 
 BufferPool& pool() {
@@ -322,9 +398,9 @@ at::Tensor workspace(at::IntArrayRef sizes, const at::TensorOptions& options) {
   int64_t bytes = static_cast<int64_t>(c10::elementSize(options.dtype().toScalarType()));
   for (const int64_t size : sizes) bytes *= size;
   if (bytes < kPoolMin) return at::empty(sizes, options);
-  void* block = pool().take(bytes);
+  const Block block = pool().take(bytes);
   return at::from_blob(
-      block, sizes, [bytes](void* data) { pool().give(data, bytes); }, options);
+      block.data, sizes, [block](void*) { pool().give(block); }, options);
 }
 
 // dst[j * ld + i] = src[i * cols + j]: a (rows, cols) block transposed, in 16 x 16 tiles
@@ -379,6 +455,22 @@ int64_t chunk_steps(int64_t steps, int64_t batch, int64_t width, int64_t item) {
                              std::max<int64_t>(1, steps));
 }
 
+// x W_ih^T + b for the rows of x (rows, inputs): for a small layer (float32) the small kernel,
+// its sums started from the bias (one thread: about 50 us for 3840 rows of 5 inputs, less than
+// waking a second one costs between the parallel regions here); otherwise the library.
+at::Tensor project(const at::Tensor& x_rows, const at::Tensor& w_ih, const at::Tensor& w_ih_t,
+                   const at::Tensor& b, bool small, bool onednn) {
+  if (!small) return linear(x_rows, w_ih, b, onednn);
+  const int64_t rows = x_rows.size(0), inputs = x_rows.size(1), width = w_ih.size(0);
+  at::Tensor out = workspace({rows, width}, x_rows.options());
+  const float* x = x_rows.const_data_ptr<float>();
+  const float* w = w_ih_t.const_data_ptr<float>();
+  const float* bias = b.defined() ? b.const_data_ptr<float>() : nullptr;
+  float* y = out.data_ptr<float>();
+  small_gemm(x, inputs, 1, w, w_ih_t.stride(0), y, width, rows, width, inputs, bias, 0);
+  return out;
+}
+
 void check(const at::Tensor& x, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
            const at::Tensor& h0, const at::Tensor& c0) {
   TORCH_CHECK(x.dim() == 3, "input must be (seq_len, batch, input_size)");
@@ -408,14 +500,15 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
   const int64_t chunk = chunk_steps(steps, batch, width, x.element_size());
   const at::Tensor w_ih = weight_ih.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
-  // a small layer's step products go to small_gemm with W_hh^T as its (hidden, 4 hidden)
-  // right-hand side; a larger one's to the library, W_hh reordered once for oneDNN
+  // a small layer's products go to small_gemm with W_ih^T and W_hh^T as their right-hand sides
+  // ((inputs or hidden) x 4 hidden); a larger one's to the library, W_hh reordered once for oneDNN
   const bool small = use_small_gemm(x, hidden, small_kernel);
-  const at::Tensor w_hh = small ? weight_hh.t().contiguous() : packed(weight_hh, batch, onednn);
+  const at::Tensor w_ih_t = small ? padded_rows(weight_ih.t()) : at::Tensor();
+  const at::Tensor w_hh = small ? padded_rows(weight_hh.t()) : packed(weight_hh, batch, onednn);
   at::Tensor gates = workspace({steps, batch, width}, x.options());
-  at::Tensor hs = at::empty({steps + 1, batch, hidden}, x.options());
-  at::Tensor cs = at::empty({steps + 1, batch, hidden}, x.options());
-  at::Tensor tanh_cs = at::empty({steps, batch, hidden}, x.options());
+  at::Tensor hs = workspace({steps + 1, batch, hidden}, x.options());
+  at::Tensor cs = workspace({steps + 1, batch, hidden}, x.options());
+  at::Tensor tanh_cs = workspace({steps, batch, hidden}, x.options());
   const int64_t first = reverse ? steps : 0, read = reverse ? 1 : 0, write = reverse ? 0 : 1;
   hs[first].copy_(h0);
   cs[first].copy_(c0);
@@ -428,13 +521,18 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
       const int64_t len = std::min(chunk, steps - n0);
       const int64_t t0 = reverse ? steps - n0 - len : n0;  // the chunk's first time index
       const at::Tensor projected =
-          linear(x.narrow(0, t0, len).view({len * batch, inputs}), w_ih, b, onednn);
+          project(x.narrow(0, t0, len).view({len * batch, inputs}), w_ih, w_ih_t, b, small,
+                  onednn);
       const scalar_t* proj = projected.const_data_ptr<scalar_t>();
       // The time loop over this chunk for rows [begin, end) of the batch, on raw pointers: a
       // step creates no tensor but the product's input view and its result.
       const auto loop = [&](int64_t, int64_t begin, int64_t end) {
         const int64_t rows = end - begin;
-        std::vector<scalar_t> scratch(small ? rows * width : 0);
+        // h_{t-1} W_hh^T of this block's rows, for the small kernel: a tensor, so 64-byte aligned
+        // (a std::vector is aligned to 16 bytes; with its rows across cache lines, the forward
+        // pass took up to five times as long, in some processes and not others)
+        at::Tensor scratch = at::empty({small ? rows * width : 0}, x.options());
+        scalar_t* scratch_ptr = scratch.data_ptr<scalar_t>();
         for (int64_t n = n0; n < n0 + len; ++n) {
           const int64_t t = reverse ? steps - 1 - n : n;
           // first row of this block in step t, in its previous state and in its new state
@@ -442,17 +540,17 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
           const int64_t prev = (t + read) * batch + begin, next = (t + write) * batch + begin;
           const scalar_t* x_proj = proj + ((t - t0) * batch + begin) * width;
           at::Tensor hw;  // h_{t-1} W_hh^T: all four gates in one product
-          const scalar_t* hw_ptr = scratch.data();
+          const scalar_t* hw_ptr = scratch_ptr;
           if (small) {
-            small_gemm(h_buf + prev * hidden, w_hh.const_data_ptr<scalar_t>(), scratch.data(),
-                       rows, width, hidden);
+            small_gemm(h_buf + prev * hidden, hidden, 1, w_hh.const_data_ptr<scalar_t>(),
+                       w_hh.stride(0), scratch_ptr, width, rows, width, hidden);
           } else {
             const at::Tensor h_prev =
                 at::from_blob(h_buf + prev * hidden, {rows, hidden}, x.options());
             hw = linear(h_prev, w_hh, at::Tensor(), onednn);
             hw_ptr = hw.const_data_ptr<scalar_t>();
           }
-          at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
+          for_rows(rows, hidden, [&](int64_t first, int64_t last) {
             for (int64_t r = first; r < last; ++r) {
               const int64_t h = r * hidden;
               forward_row(x_proj + r * width, hw_ptr + r * width, gate + (here + r) * width,
@@ -467,7 +565,8 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
     }
   });
   // copies, so that a caller changing them in place cannot change what the backward reads
-  at::Tensor output = (reverse ? hs.narrow(0, 0, steps) : hs.narrow(0, 1, steps)).clone();
+  at::Tensor output = workspace({steps, batch, hidden}, x.options());
+  output.copy_(reverse ? hs.narrow(0, 0, steps) : hs.narrow(0, 1, steps));
   at::Tensor h_n = hs[reverse ? 0 : steps].clone();
   at::Tensor c_n = cs[reverse ? 0 : steps].clone();
   return {output, h_n, c_n, gates, hs, cs, tanh_cs};
@@ -509,12 +608,14 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
     scalar_t* d_gate = d_gates.data_ptr<scalar_t>();
     scalar_t* dc_buf = dc.data_ptr<scalar_t>();
     // A small layer sums the weights' and the bias's gradients step by step, while da_t is in
-    // cache: [dW_hh^T; dW_ih^T] += [h_{t-1}, x_t]^T da_t, one partial sum per block of rows,
-    // added in block order after the loop.
+    // cache: dW_hh += da_t^T h_{t-1} and dW_ih^T += x_t^T da_t (5 inputs: the orientation with
+    // the gates' columns in the vector registers), one partial sum per block of rows, added in
+    // block order after the loop.
     const int64_t part = small ? (hidden + inputs) * width : 0;
     const int64_t blocks = row_blocks(batch, split && small);
     const int64_t slots = small ? blocks : 0;
-    std::vector<scalar_t> parts(slots * part, scalar_t(0));
+    at::Tensor parts_tensor = at::zeros({slots * part}, x.options());  // 64-byte aligned
+    scalar_t* parts = parts_tensor.data_ptr<scalar_t>();
     std::vector<double> bias_parts(has_bias ? slots * width : 0, 0.0);
     const auto loop = [&](int64_t slot, int64_t begin, int64_t end) {
       const int64_t rows = end - begin;
@@ -524,7 +625,7 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
         const int64_t t = reverse ? n : steps - 1 - n;  // back through time
         const int64_t here = t * batch + begin, prev = (t + read) * batch + begin;
         const scalar_t* dh_ptr = dh_rows.const_data_ptr<scalar_t>();
-        at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
+        for_rows(rows, hidden, [&](int64_t first, int64_t last) {
           for (int64_t b = first; b < last; ++b) {
             const int64_t g = (here + b) * width, h = b * hidden;
             backward_row(gate + g, c_buf + prev * hidden + h, tanh_buf + here * hidden + h,
@@ -536,11 +637,12 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
         if (small) {  // dh_{t-1} = da_t W_hh, written over dh_t (already read)
           small_gemm(d_a, w_hh_t.const_data_ptr<scalar_t>(), dh_rows.data_ptr<scalar_t>(), rows,
                      hidden, width);
-          scalar_t* sums = parts.data() + slot * part;
-          small_gemm(h_buf + prev * hidden, 1, hidden, d_a, width, sums, width, hidden, width,
-                     rows, true);
-          small_gemm(x_buf + here * inputs, 1, inputs, d_a, width, sums + hidden * width, width,
-                     inputs, width, rows, true);
+          scalar_t* sums = parts + slot * part;
+          small_gemm(d_a, 1, width, h_buf + prev * hidden, hidden, sums, hidden, width, hidden,
+                     rows, sums, hidden);
+          scalar_t* sums_ih = sums + hidden * width;
+          small_gemm(x_buf + here * inputs, 1, inputs, d_a, width, sums_ih, width, inputs, width,
+                     rows, sums_ih, width);
           if (has_bias) add_columns(d_a, rows, width, bias_parts.data() + slot * width);
         } else {
           dh_rows = linear(at::from_blob(const_cast<scalar_t*>(d_a), {rows, width},
@@ -552,12 +654,13 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
     };
     run_rows(batch, blocks, loop);
     if (small) {
-      at::Tensor sums = at::zeros({hidden + inputs, width}, x.options());
+      at::Tensor sums = at::zeros({part}, x.options());
       scalar_t* total = sums.data_ptr<scalar_t>();
       for (int64_t k = 0; k < slots; ++k)
         for (int64_t i = 0; i < part; ++i) total[i] += parts[k * part + i];
-      d_weight_hh = sums.narrow(0, 0, hidden).t().contiguous();
-      d_weight_ih = sums.narrow(0, hidden, inputs).t().contiguous();
+      d_weight_hh = sums.narrow(0, 0, width * hidden).view({width, hidden});
+      d_weight_ih = sums.narrow(0, width * hidden, inputs * width).view({inputs, width}).t();
+      d_weight_ih = d_weight_ih.contiguous();
       if (has_bias) {
         d_bias = at::empty({width}, x.options());
         scalar_t* out = d_bias.data_ptr<scalar_t>();

@@ -260,7 +260,8 @@ def test_the_small_kernel_at_the_predictor_width(products):
 
 
 def test_large_buffers_are_recycled_but_never_shared():
-    # the gates of 64 steps x 64 rows x 1024 columns take 16 MB: a pooled buffer
+    # the gates of 64 steps x 64 rows x 1024 columns take 16 MB: a pooled buffer (the pool
+    # takes every buffer above 256 KB)
     assert compiled.load()
     torch.manual_seed(8)
     x = torch.randn(64, 64, 8)

@@ -162,11 +162,12 @@ inline void gemm_block(const float* __restrict a, int64_t a_row, int64_t a_col,
 }
 
 #if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
-// The 4 x 64 block written out for AVX-512. From the loop above, GCC folds each load of B's row
-// into each of the four multiply-adds that use it: 16 loads of 64 bytes per 16 multiply-adds,
-// and a Zen 5 core loads one such vector per cycle while it multiplies-and-adds two, so the
-// block ran at half speed (about 110 of 280 GFLOPS). Here B's row is loaded once into four
-// registers; the empty asm statement says they hold values the compiler may not reload.
+// The 4 x 64 block written out for AVX-512. From the loop above, GCC 12 folds each load of B's
+// row into each of the four multiply-adds that use it: 16 loads of 64 bytes and 4 broadcasts
+// per 16 multiply-adds. On one Zen 5 core (AMD EPYC, family 26) that block ran at about 110
+// GFLOPS in the step's product, this one at about 260 (280 with registers alone). Here B's row
+// is loaded once into four registers; the empty asm statement says they hold values the
+// compiler may not reload.
 template <>
 inline void gemm_block<4, 64>(const float* __restrict a, int64_t a_row, int64_t a_col,
                               const float* __restrict b, int64_t ldb, float* c, int64_t ldc,
@@ -194,16 +195,17 @@ inline void gemm_block<4, 64>(const float* __restrict a, int64_t a_row, int64_t 
 #endif
 
 // Columns per block: 4 x 64 sums fill 16 of AVX-512's 32 vector registers; with 16 registers
-// (AVX2 and older) 4 x 64 would spill, and 4 x 16 sums take 8 of them.
+// (AVX2 and older) 4 x 64 would spill, and 4 x 16 sums take 8 of them with AVX2 (16 with SSE's
+// 4-float registers).
 #if defined(__AVX512F__)
 constexpr int kCols = 64;
 #else
 constexpr int kCols = 16;
 #endif
 
-// Each panel of kCols columns of B in the outer loop and the blocks of rows inside it: the panel
-// (64 KB or less for a small layer) stays in the core's first-level cache while every block of
-// rows runs over it.
+// Each panel of kCols columns of B in the outer loop and the blocks of rows inside it, so that
+// every block of rows runs over the same panel while it is in cache (16 KB in the forward step
+// of a 64-unit layer: in the first-level cache).
 template <int NB>
 void gemm_panel(const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
                 float* c, int64_t ldc, int64_t m, int64_t k, const float* init, int64_t init_ld) {
@@ -252,21 +254,10 @@ bool use_small_gemm(const at::Tensor& x, int64_t hidden, bool allowed) {
          4 * hidden * hidden * static_cast<int64_t>(sizeof(float)) <= kSmallWeight;
 }
 
-// A step's elementwise pass over `rows` rows: split over threads only when each thread gets
-// at least kGrain elements to compute. (at::parallel_for opens a parallel region, and wakes
-// every thread, as soon as the rows reach one grain, even when only one thread gets work: at
-// 64 rows of 64 units that cost more than the pass itself.)
+// Split a step's rows over threads only when it has more than this many elements to compute.
 constexpr int64_t kGrain = 16384;
 
-template <typename F>
-void for_rows(int64_t rows, int64_t hidden, const F& f) {
-  const int64_t grain = std::max<int64_t>(1, kGrain / (4 * hidden));
-  if (rows >= 2 * grain) {
-    at::parallel_for(0, rows, grain, f);
-  } else {
-    f(0, rows);
-  }
-}
+int64_t row_grain(int64_t hidden) { return std::max<int64_t>(1, kGrain / (4 * hidden)); }
 
 // x w^T for x (m, k) and w (n, k): oneDNN through ATen when `onednn`, else at::mm. `w` may
 // be a weight reordered by mkldnn::_reorder_linear_weight (oneDNN only).
@@ -329,7 +320,7 @@ void run_rows(int64_t batch, int64_t blocks, const Loop& loop) {
 }
 
 // The loop's buffers are recycled between calls. A fresh buffer comes from the operating system
-// in pages it has to fault in and zero on first touch: 13 to 20 ms for the 52 MB of gates at
+// in pages it has to fault in and zero on first touch: 13 to 21 ms for the 52 MB of gates at
 // 64 x 100 x 512 units on the machine this was written on. malloc keeps and reuses freed memory
 // below its threshold, but not reliably: in some processes (one in two, on that machine) every
 // call of the predictor-sized forward pass faulted in all its 10 MB again, 2600 faults, 5 ms
@@ -456,8 +447,8 @@ int64_t chunk_steps(int64_t steps, int64_t batch, int64_t width, int64_t item) {
 }
 
 // x W_ih^T + b for the rows of x (rows, inputs): for a small layer (float32) the small kernel,
-// its sums started from the bias (one thread: about 50 us for 3840 rows of 5 inputs, less than
-// waking a second one costs between the parallel regions here); otherwise the library.
+// its sums started from the bias, on one thread (about 50 us for 3840 rows of 5 inputs on the
+// machine this was written on); otherwise the library.
 at::Tensor project(const at::Tensor& x_rows, const at::Tensor& w_ih, const at::Tensor& w_ih_t,
                    const at::Tensor& b, bool small, bool onednn) {
   if (!small) return linear(x_rows, w_ih, b, onednn);
@@ -550,7 +541,7 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
             hw = linear(h_prev, w_hh, at::Tensor(), onednn);
             hw_ptr = hw.const_data_ptr<scalar_t>();
           }
-          for_rows(rows, hidden, [&](int64_t first, int64_t last) {
+          at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
             for (int64_t r = first; r < last; ++r) {
               const int64_t h = r * hidden;
               forward_row(x_proj + r * width, hw_ptr + r * width, gate + (here + r) * width,
@@ -625,7 +616,7 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
         const int64_t t = reverse ? n : steps - 1 - n;  // back through time
         const int64_t here = t * batch + begin, prev = (t + read) * batch + begin;
         const scalar_t* dh_ptr = dh_rows.const_data_ptr<scalar_t>();
-        for_rows(rows, hidden, [&](int64_t first, int64_t last) {
+        at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
           for (int64_t b = first; b < last; ++b) {
             const int64_t g = (here + b) * width, h = b * hidden;
             backward_row(gate + g, c_buf + prev * hidden + h, tanh_buf + here * hidden + h,

@@ -14,8 +14,9 @@ no library call; the weight stays in the core's cache from step to step, and the
 gradients are summed step by step while each step's numbers are in cache. Larger products go
 through ATen, to oneDNN's matmul with ``W_hh`` reordered once (float32) or to ``at::mm``
 (float64, or ``PRODUCTS = "aten"``, which also turns the small kernel off); their weight
-gradients are one product after the loop, on inputs the loop transposes itself, and their
-largest buffers are recycled from call to call rather than faulted in afresh. With the small
+gradients are one product after the loop, on inputs the loop transposes itself. Every buffer
+the loop allocates above 256 KB is recycled from call to call rather than faulted in afresh
+(the pool keeps up to 512 MB of free buffers for the life of the process). With the small
 kernel and several threads, blocks of the batch's rows run through the whole loop on their
 own threads (``SPLIT_ROWS``).
 

@@ -520,8 +520,7 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
       const auto loop = [&](int64_t, int64_t begin, int64_t end) {
         const int64_t rows = end - begin;
         // h_{t-1} W_hh^T of this block's rows, for the small kernel: a tensor, so 64-byte aligned
-        // (a std::vector is aligned to 16 bytes; with its rows across cache lines, the forward
-        // pass took up to five times as long, in some processes and not others)
+        // (a std::vector is aligned to 16 bytes only, and its rows could straddle cache lines)
         at::Tensor scratch = at::empty({small ? rows * width : 0}, x.options());
         scalar_t* scratch_ptr = scratch.data_ptr<scalar_t>();
         for (int64_t n = n0; n < n0 + len; ++n) {

@@ -445,7 +445,7 @@ def test_an_ablation_chooses_the_lstms_inputs_and_leaves_the_baselines_alone():
     assert not np.array_equal(fewer.forecasts["lstm"], full.forecasts["lstm"])
 
 
-# The chapter (book/07b_volatility.ipynb) prints these digits for IBM; its text says the
+# The chapter (book/10_volatility.ipynb) prints these digits for IBM; its text says the
 # command with these options gives them. QLIKE and MSE (in 1e-6) to 3 decimals, DM to 2.
 CHAPTER_IBM = {
     "qlike": {

@@ -110,3 +110,10 @@ class InputFileError(ForecastError, OSError):
 
 class InsufficientDataError(ForecastError, ValueError):
     """The series is too short for the lookback window, the training and validation blocks and the test."""
+
+
+# --- The compiled LSTM loop (lstm_study.nn.compiled): building the C++ extension ----------------
+
+
+class BuildLockTimeoutError(LSTMStudyError, TimeoutError):
+    """Another process kept building the compiled loop longer than a process waits for it."""

@@ -24,8 +24,12 @@ It is compiled by :func:`torch.utils.cpp_extension.load` on first use (g++ and n
 12 s on 2 cores) and cached in ``TORCH_EXTENSIONS_DIR`` (by default ``~/.cache/torch_extensions``),
 under a name that changes with the source, the compiler flags, torch's version and this
 processor's instruction sets, so a cache made on one processor is never loaded on another.
-Where it cannot be built (no compiler, a failed build) or cannot run (a GPU tensor, half
-precision), the layer warns once and runs the fused loop instead: never a crash.
+One process builds at a time and the others wait for it (:mod:`.build`); a build killed
+halfway (a kernel restarted during the first build) leaves a lock that the next process
+removes, saying so, instead of waiting on it forever (every wait has a bound,
+``build.WAIT_SECONDS``). Where it cannot be built (no compiler, a failed build, that bound
+passed) or cannot run (a GPU tensor, half precision), the layer warns once and runs the fused
+loop instead: never a crash.
 """
 
 from __future__ import annotations
@@ -100,14 +104,13 @@ def load(verbose: bool = False) -> bool:
     global _status
     if _status is None:
         try:
-            from torch.utils import cpp_extension
+            from lstm_study.nn.compiled.build import build_and_load
 
-            cpp_extension.load(
+            build_and_load(
                 name=extension_name(),
                 sources=[str(SOURCE)],
                 extra_cflags=FLAGS + _native_flags(),
                 extra_ldflags=["-fopenmp"],
-                is_python_module=False,
                 verbose=verbose,
             )
             _status = True

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from lstm_study import parallel
 from lstm_study.errors import ConfigError
 from lstm_study.forecast import baselines as base
 from lstm_study.forecast.features import VOLATILITY_DAYS, make_inputs, make_windows
@@ -25,6 +26,7 @@ from lstm_study.forecast.folds import Fold
 from lstm_study.forecast.model import TrainConfig, fit, predict
 from lstm_study.forecast.scaling import FoldScaler
 from lstm_study.forecast.validate import PriceSeries
+from lstm_study.runtime import resolve_device
 
 STRATEGIES = ("direct", "recursive")
 
@@ -169,27 +171,31 @@ class LSTMForecaster:
         x_val, y_val = make_windows(
             self.scaled, scaled_targets, np.array(fold.validation), lookback, outputs
         )
-        self.models, epochs = [], []
-        for seed in range(self.seeds):
-            model, history = fit(
-                x_train,
-                y_train,
-                x_val,
-                y_val,
-                self.train,
+        # The seeds train independently: on the machine's other cores where it has them,
+        # with the same numbers as one after another (lstm_study.parallel).
+        shared = parallel.worker_count() > 1 and self.seeds > 1
+        calls = [
+            dict(
+                x_train=x_train,
+                y_train=y_train,
+                x_val=x_val,
+                y_val=y_val,
+                config=self.train,
                 seed=10_000 * seed + fold.index,
                 device=self.device,
-                progress=self.progress,
+                progress=False if shared else self.progress,
                 description=f"fold {fold.index + 1} seed {seed}",
                 initial_state=self.states[seed],
                 outputs=outputs,
                 loss=self.loss,
             )
-            if self.warm_start:
-                self.states[seed] = model.state_dict()
-            self.models.append(model)
-            epochs.append(history.best_epoch)
-        self.best_epochs = tuple(epochs)
+            for seed in range(self.seeds)
+        ]
+        fitted = parallel.run_all(fit, calls, device=resolve_device(self.device))
+        self.models = [model for model, _ in fitted]
+        if self.warm_start:
+            self.states = [model.state_dict() for model in self.models]
+        self.best_epochs = tuple(history.best_epoch for _, history in fitted)
         return self
 
     def _unscale(self, model: object, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,127 @@
+"""Independent trainings on the machine's other cores: a process pool, bit-identical to a loop.
+
+The book's models train on one thread (:func:`lstm_study.runtime.seed_everything` says why),
+so on a 2-core machine one core sits idle while a chapter trains its seeds one after another.
+:func:`run_all` hands such independent calls (one per seed) to a small pool of worker
+processes instead, each running PyTorch with the caller's thread count, and returns their
+results in the order given. Each call sees the same inputs, seed and thread count as it would
+in the caller's process, on the same processor and vector kernels (workers inherit the
+environment, ``ATEN_CPU_CAPABILITY`` included), so the results are the same to the last bit;
+``tests/test_parallel.py`` checks that on a whole walk-forward.
+
+How many workers: ``LSTM_STUDY_WORKERS`` if set (``1`` turns the pool off), otherwise as many
+as the cores this process may use divided by its thread count. With one worker, one call, or
+a GPU, the calls run here, one after another. Workers are started once (``spawn``: each
+imports the package afresh, about two seconds) and kept for the life of the process. A script
+that calls this must guard its entry point with ``if __name__ == "__main__":``, as every
+``multiprocessing`` program must (each worker imports the script): where a worker dies at
+start for that reason or any other, the calls run here instead, after one warning.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import torch
+
+from lstm_study.errors import ConfigError
+
+#: environment variable that fixes the number of worker processes (1: run every call here)
+ENVIRONMENT = "LSTM_STUDY_WORKERS"
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_count() -> int:
+    """How many processes :func:`run_all` uses: ``LSTM_STUDY_WORKERS``, else cores / threads."""
+    text = os.environ.get(ENVIRONMENT)
+    if text is not None:
+        try:
+            count = int(text)
+        except ValueError:
+            count = 0
+        if not 1 <= count <= 256:
+            raise ConfigError(
+                f"{ENVIRONMENT}={text!r}: give a whole number of worker processes from "
+                "1 (none: run here) to 256, or unset it"
+            )
+        return count
+    return max(1, usable_cores() // max(1, torch.get_num_threads()))
+
+
+def _shutdown() -> None:
+    global _pool, _pool_size
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+    _pool, _pool_size = None, 0
+
+
+def _executor(size: int) -> ProcessPoolExecutor:
+    """The process's pool of ``size`` workers, started on first use and kept."""
+    global _pool, _pool_size
+    if _pool is None or _pool_size != size:
+        _shutdown()
+        # spawn, not fork: a fork of a process that has run OpenMP threads can deadlock
+        context = multiprocessing.get_context("spawn")
+        _pool, _pool_size = ProcessPoolExecutor(size, mp_context=context), size
+    return _pool
+
+
+atexit.register(_shutdown)
+
+
+def _call(threads: int, function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Run one call in a worker with the caller's thread count (and no pool of its own)."""
+    os.environ[ENVIRONMENT] = "1"  # a worker never starts workers
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return function(**kwargs)
+
+
+def run_all(
+    function: Callable[..., Any],
+    calls: Sequence[dict[str, Any]],
+    *,
+    device: torch.device | None = None,
+) -> list[Any]:
+    """``[function(**kwargs) for kwargs in calls]``, spread over worker processes.
+
+    ``function`` and every argument must pickle (a module-level function, arrays, configs);
+    results come back in the order of ``calls``. An exception in a call is raised here.
+    """
+    size = min(worker_count(), len(calls))
+    if size <= 1 or (device is not None and device.type != "cpu"):
+        return [function(**kwargs) for kwargs in calls]
+    threads = torch.get_num_threads()
+    try:
+        pool = _executor(size)
+        futures = [pool.submit(_call, threads, function, kwargs) for kwargs in calls]
+        return [future.result() for future in futures]
+    except BrokenProcessPool as error:
+        _shutdown()
+        os.environ[ENVIRONMENT] = "1"  # do not start workers again in this process
+        warnings.warn(
+            f"worker processes could not run ({error}); training here instead, one call "
+            "after another. A script must guard its entry point with "
+            "`if __name__ == '__main__':` for the workers to start; "
+            f"{ENVIRONMENT}=1 turns them off",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return [function(**kwargs) for kwargs in calls]

@@ -1,0 +1,106 @@
+"""run_all: the same results as a loop, in order, with the caller's thread count and errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from lstm_study import parallel
+from lstm_study.errors import ConfigError
+from lstm_study.forecast.backtest import walk_forward
+from tests.forecast.conftest import price_table, tiny_config
+
+
+@pytest.fixture
+def two_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(parallel.ENVIRONMENT, "2")
+
+
+def test_results_come_back_in_order(two_workers: None) -> None:
+    calls = [{"value": n} for n in range(5)]
+    assert parallel.run_all(dict, calls) == calls
+
+
+def test_workers_run_with_the_callers_thread_count(two_workers: None) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert parallel.run_all(torch.get_num_threads, [{}, {}]) == [1, 1]
+        torch.set_num_threads(2)
+        assert parallel.run_all(torch.get_num_threads, [{}, {}]) == [2, 2]
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_an_error_in_a_worker_is_raised_here(two_workers: None) -> None:
+    with pytest.raises(TypeError):
+        parallel.run_all(int, [{}, {"base": 10}])
+
+
+@pytest.mark.parametrize("text", ["0", "two", "-1", "1000"])
+def test_a_bad_worker_count_is_refused(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.setenv(parallel.ENVIRONMENT, text)
+    with pytest.raises(ConfigError, match=parallel.ENVIRONMENT):
+        parallel.worker_count()
+
+
+def test_the_default_divides_the_cores_by_the_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(parallel.ENVIRONMENT, raising=False)
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 4)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert parallel.worker_count() == 2
+        torch.set_num_threads(8)
+        assert parallel.worker_count() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_walk_forward_is_bit_identical_in_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three seeds trained in two workers give the forecasts of three trained here."""
+    frame = price_table(300)
+    config = tiny_config(seeds=3)
+    monkeypatch.setenv(parallel.ENVIRONMENT, "1")
+    here = walk_forward(frame, config, progress=False)
+    monkeypatch.setenv(parallel.ENVIRONMENT, "2")
+    spread = walk_forward(frame, config, progress=False)
+    assert np.array_equal(here.seed_forecasts, spread.seed_forecasts)
+    assert np.array_equal(here.forecasts["lstm"], spread.forecasts["lstm"])
+    assert not np.array_equal(spread.seed_forecasts[0], spread.seed_forecasts[1])
+
+
+def test_a_worker_starts_no_workers_of_its_own(two_workers: None) -> None:
+    assert parallel.run_all(parallel.worker_count, [{}, {}]) == [1, 1]
+
+
+def test_an_unguarded_script_trains_here_after_one_warning(tmp_path) -> None:
+    """Spawned workers import the script; without a main guard they die, and the calls run here."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from lstm_study import parallel\n"
+        "print(parallel.run_all(dict, [{'n': 1}, {'n': 2}]))\n"
+    )
+    env = {**os.environ, parallel.ENVIRONMENT: "2"}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[{'n': 1}, {'n': 2}]"
+    assert done.stderr.count("training here instead") == 1
+    assert "__name__ == '__main__'" in done.stderr

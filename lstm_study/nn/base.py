@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lstm_study.errors import ConfigError, ShapeError, check_int
+from lstm_study.nn import compiled
 
 State = tuple[Tensor, ...]
 #: one layer and direction's (weight_ih, weight_hh, bias_ih, bias_hh); the biases are None without bias
@@ -32,6 +33,12 @@ class RecurrentBase(nn.Module):
     gate_count: int = 1
     #: state tensors carried between steps: 1 (h) for a plain RNN, 2 (h, c) for an LSTM
     state_count: int = 1
+    #: the loops a family can run, the default first: ``"auto"`` (the compiled loop where it
+    #: can run, else the fastest that can: see :meth:`_loop`), ``"compiled"`` (the C++ loop,
+    #: :mod:`lstm_study.nn.compiled`), ``"readable"`` (``_scan``, differentiated by autograd);
+    #: the LSTM adds ``"fused"``
+    backends: tuple[str, ...] = ("auto", "compiled", "readable")
+    _backend: str = "auto"
 
     def __init__(
         self,
@@ -96,6 +103,44 @@ class RecurrentBase(nn.Module):
                     )
                     self._flat_weights_names.append(name)
         self.reset_parameters()
+
+    @property
+    def backend(self) -> str:
+        """Which loop runs the layer: one of :attr:`backends` (see :meth:`_loop`)."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in self.backends:
+            raise ConfigError(
+                f"{type(self).__name__}: backend must be one of {self.backends}, got {value!r}"
+            )
+        self._backend = value
+
+    def _loop(self, x: Tensor) -> str:
+        """The loop this call runs: ``"compiled"``, ``"fused"`` or ``"readable"``.
+
+        ``"auto"`` and ``"compiled"`` run the compiled loop where it is built and takes the
+        call (the CPU, float32 or float64, no ``torch.func`` transform or ``torch.compile``
+        tracing it), else :meth:`_fallback`; only ``"compiled"``, asked for by name, warns
+        (once) when it falls back.
+        """
+        if self.backend not in ("auto", "compiled"):
+            return self.backend
+        fallback = self._fallback()
+        family = type(self).__name__
+        warn = self.backend == "compiled"
+        if compiled.can_run(x, family, f"the {fallback} loop", warn):
+            return "compiled"
+        return fallback
+
+    def _fallback(self) -> str:
+        """What runs where the compiled loop cannot: here the readable loop."""
+        return "readable"
+
+    def _backend_repr(self) -> str:
+        """``, backend='...'`` for :meth:`extra_repr` where it is not the default."""
+        return "" if self.backend == "auto" else f", backend={self.backend!r}"
 
     @property
     def num_directions(self) -> int:

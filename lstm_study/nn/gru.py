@@ -12,15 +12,27 @@ apply it before, ``n_t = tanh(W_in x_t + b_in + W_hn (r_t * h_{t-1}) + b_hn)``: 
 ``reset="before"`` for that form (same parameters, different function). Parameter names,
 shapes, the initialisation and the ``forward`` contract are torch's, so
 ``ours.load_state_dict(torch_gru.state_dict())`` reproduces torch's outputs and gradients.
+
+``backend`` picks the loop, as for the LSTM: ``"auto"`` (the default) runs the C++ loop of
+:mod:`lstm_study.nn.compiled` where it is built and takes the call (the CPU, float32 or float64,
+no ``torch.func`` transform or ``torch.compile`` tracing it), else the readable loop
+(:meth:`GRU._scan`, differentiated by autograd), silently; ``"compiled"`` does the same but warns
+once when it falls back; ``"readable"`` always runs the readable loop. There is no fused loop
+(in Python with a hand-written backward): the compiled loop replaces it. ``reset="before"``
+always runs the readable loop. A second derivative through the compiled loop recomputes the
+layer with the readable loop and differentiates that.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import torch
 from torch import Tensor
 
 from lstm_study.errors import ConfigError
-from lstm_study.nn.base import RecurrentBase, State
+from lstm_study.nn.base import RecurrentBase, State, Weights
+from lstm_study.nn.compiled import compiled_layer
 
 #: where the reset gate acts: after the recurrent product (torch, cuDNN) or before it (Cho et al.)
 RESET_FORMS = ("after", "before")
@@ -45,10 +57,12 @@ class GRU(RecurrentBase):
         dtype: torch.dtype | None = None,
         *,
         reset: str = "after",
+        backend: str = "auto",
     ) -> None:
         if reset not in RESET_FORMS:
             raise ConfigError(f"reset must be one of {RESET_FORMS}, got {reset!r}")
         self.reset = reset
+        self.backend = backend
         super().__init__(
             input_size,
             hidden_size,
@@ -63,7 +77,49 @@ class GRU(RecurrentBase):
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
-        return text if self.reset == "after" else text + f", reset={self.reset!r}"
+        if self.reset != "after":
+            text += f", reset={self.reset!r}"
+        return text + self._backend_repr()
+
+    def _direction(
+        self, layer_input: Tensor, weights: Weights, state: State, reverse: bool
+    ) -> tuple[Tensor, State]:
+        """Run one direction of one layer: the compiled loop where :meth:`_loop` picks it."""
+        if self.reset == "before" or self._loop(layer_input) == "readable":
+            return super()._direction(layer_input, weights, state, reverse)
+        weight_ih, weight_hh, bias_ih, bias_hh = weights
+        (h0,) = state
+        size = self.hidden_size
+        if bias_ih is None or bias_hh is None:
+            bias, bias_hn = None, h0.new_zeros(size)
+        else:
+            # b_hr and b_hz act like b_ir and b_iz, on every step alike; b_hn stays apart, as r
+            # scales it: n = tanh(x_n + b_in + r (W_hn h + b_hn))
+            bias = bias_ih + torch.cat((bias_hh[: 2 * size], bias_hh.new_zeros(size)))
+            bias_hn = bias_hh[2 * size :]
+        output, h, _ = compiled_layer(
+            "gru", layer_input, weight_ih, weight_hh, bias, bias_hn, h0,
+            torch.zeros_like(h0), reverse, None,
+            partial(self._readable_layer, reverse=reverse),
+        )  # fmt: skip
+        return output, (h,)
+
+    def _readable_layer(
+        self,
+        layer_input: Tensor,
+        weight_ih: Tensor,
+        weight_hh: Tensor,
+        bias: Tensor | None,
+        bias_hn: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        reverse: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The readable loop on the compiled loop's inputs (its second derivatives come from here)."""
+        projected = self._project(layer_input, weight_ih, bias)
+        bias_hh = torch.cat((bias_hn.new_zeros(2 * self.hidden_size), bias_hn))
+        output, (h,) = self._scan(projected, (h0,), weight_hh, bias_hh, reverse)
+        return output, h, c0
 
     def _scan(
         self,

@@ -17,21 +17,32 @@ gradients. To read the gates out for a figure, run the forward pass inside
 :meth:`LSTM._scan` is the loop written to be read, and autograd differentiates it. The
 layer runs one of three equivalent loops, chosen by ``backend`` (:data:`BACKENDS`):
 
-- ``"fused"`` (the default): :class:`lstm_study.nn.fused.FusedLSTMScan`, the loop in Python
-  with a few fused operators per step and the backward pass written out by hand. It computes
-  the candidate either with torch's ``tanh`` or as ``2 sigmoid(2a) - 1``, whichever it
-  measured faster on this machine (``lstm.candidate`` fixes one);
-- ``"readable"``: :meth:`LSTM._scan`, differentiated by autograd (also the one that gives
-  second derivatives);
-- ``"compiled"``: :mod:`lstm_study.nn.compiled`, the same loop in C++, built on first use;
-  where it cannot be built or run it warns once and runs the fused loop.
+- ``"compiled"``: :mod:`lstm_study.nn.compiled`, the loop in C++ with its backward written
+  out, built on first use, for every variant; where it cannot be built or run (a GPU tensor,
+  half precision, a ``torch.func`` transform or ``torch.compile`` tracing the call) it warns
+  once and runs the fused loop (the readable one for a variant or under a transform);
+- ``"fused"``: :class:`lstm_study.nn.fused.FusedLSTMScan`, the loop in Python with a few
+  fused operators per step and the backward pass written out by hand, for the standard cell
+  only (a variant runs the readable loop). It computes the candidate either with torch's
+  ``tanh`` or as ``2 sigmoid(2a) - 1``, whichever it measured faster on this machine
+  (``lstm.candidate`` fixes one);
+- ``"readable"``: :meth:`LSTM._scan` (a variant's own loop), differentiated by autograd.
 
-The tests hold all three to the same outputs and gradients.
+``"auto"``, the default, runs the compiled loop wherever it can and otherwise, silently,
+the fused loop (standard cell) or the readable loop (a variant, or under ``torch.func.vmap``,
+``grad`` and the other transforms, whose rules neither hand-written backward has). Second
+derivatives: ``backward(create_graph=True)`` through the compiled loop recomputes the layer
+with the readable loop and differentiates that, so they are exact on every backend but
+``"fused"``, which refuses them (as ``"auto"`` does only where the compiled loop cannot be
+built). ``torch.autograd.functional.jacobian(..., vectorize=True)`` (chapter 4) runs on every
+backend. Recording gates (:meth:`LSTM.recording_gates`) works on every backend. The tests hold
+all of them to the same outputs and gradients.
 
 ``variant=`` selects one of the cell changes that Greff et al. (2017) ablated (:data:`VARIANTS`).
 Each changes the cell itself: a removed gate has no weights (so ``weight_ih`` has 3 blocks, not 4,
-in the remaining order of i, f, g, o), peepholes add a weight per unit and gate, and the variants
-run the readable loop. With c_{t-1} the previous cell and a_x a gate's pre-activation as above:
+in the remaining order of i, f, g, o), peepholes add a weight per unit and gate; the compiled loop
+runs every variant, and the readable loop is written out in ``_variant_scan``. With c_{t-1} the
+previous cell and a_x a gate's pre-activation as above:
 
     no_forget_gate        f_t = 1                          (the LSTM of 1997)
     no_input_gate         i_t = 1
@@ -47,13 +58,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
 
 from lstm_study.errors import ConfigError
+from lstm_study.nn import compiled
 from lstm_study.nn.base import RecurrentBase, State, Weights
-from lstm_study.nn.compiled import compiled_lstm_layer
+from lstm_study.nn.compiled import compiled_layer
 from lstm_study.nn.fused import fused_lstm_scan
 
 #: the cell variants of ``LSTM(variant=...)``, each with the change it makes to the standard cell
@@ -66,8 +79,8 @@ VARIANTS = {
     "coupled": "f = 1 - i: one gate decides what to write and what to forget",
     "peephole": "i, f, o also read the cell through a diagonal weight",
 }
-#: the loops that can run the standard cell (see the module docstring)
-BACKENDS = ("fused", "readable", "compiled")
+#: the loops the LSTM can run, the default first (see the module docstring)
+BACKENDS = ("auto", "compiled", "fused", "readable")
 #: the gate blocks each variant keeps in weight_ih and weight_hh, in torch's order
 _BLOCKS = {
     "no_forget_gate": ("i", "g", "o"),
@@ -99,6 +112,7 @@ class LSTM(RecurrentBase):
 
     gate_count = 4
     state_count = 2
+    backends = BACKENDS
     #: how the fused loop computes the gates' nonlinearities: ``"sigmoid"`` or ``"tanh"``
     #: (:data:`lstm_study.nn.fused.CANDIDATE_FORMS`), or None to let it time both and pick
     candidate: str | None = None
@@ -117,7 +131,7 @@ class LSTM(RecurrentBase):
         dtype: torch.dtype | None = None,
         *,
         variant: str = "standard",
-        backend: str = "fused",
+        backend: str = "auto",
     ) -> None:
         if variant not in VARIANTS:
             raise ConfigError(
@@ -159,20 +173,6 @@ class LSTM(RecurrentBase):
                     weight.uniform_(-bound, bound)
                     self.register_parameter(name, torch.nn.Parameter(weight))
 
-    @property
-    def backend(self) -> str:
-        """Which loop runs the standard cell: ``"fused"``, ``"readable"`` or ``"compiled"``.
-
-        The variants always run the readable loop.
-        """
-        return self._backend
-
-    @backend.setter
-    def backend(self, value: str) -> None:
-        if value not in BACKENDS:
-            raise ConfigError(f"backend must be one of {BACKENDS}, got {value!r}")
-        self._backend = value
-
     def gate_rows(self, gate: str) -> slice:
         """The rows of ``weight_ih``, ``weight_hh`` and the biases that belong to ``gate``."""
         if gate not in self.blocks:
@@ -186,9 +186,7 @@ class LSTM(RecurrentBase):
         text = super().extra_repr()
         if self.variant != "standard":
             text += f", variant={self.variant!r}"
-        if self.backend != "fused":
-            text += f", backend={self.backend!r}"
-        return text
+        return text + self._backend_repr()
 
     def _weights(self, layer: int, direction: int) -> Weights:
         weights = super()._weights(layer, direction)
@@ -252,44 +250,88 @@ class LSTM(RecurrentBase):
             self._raw_traces.append(tuple(torch.stack(kept) for kept in trace))
         return torch.stack(outputs), (h, c)
 
+    def _fallback(self) -> str:
+        """The fused loop for the standard cell (outside ``torch.func`` transforms), else the readable one."""
+        if self.variant == "standard" and not compiled.transforms_active():
+            return "fused"
+        return "readable"
+
     def _direction(
         self, layer_input: Tensor, weights: Weights, state: State, reverse: bool
     ) -> tuple[Tensor, State]:
-        """Run one direction of one layer with the loop ``backend`` names."""
-        if self.variant != "standard":
-            return self._variant_direction(layer_input, weights, state, reverse)
-        if self.backend == "readable":
-            return super()._direction(layer_input, weights, state, reverse)
-        weight_ih, weight_hh, bias_ih, bias_hh = weights
+        """Run one direction of one layer with the loop :meth:`_loop` picks."""
+        loop = self._loop(layer_input)
+        if loop == "fused" and self.variant != "standard":
+            loop = "readable"  # the fused loop has the standard cell only
+        weight_ih, weight_hh, bias_ih, bias_hh, *extra = weights
+        peephole = extra[0] if extra else None
         # Both biases act on every step alike: add them to each other once, not to every step.
         bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
-        trace: list[Tensor] | None = [] if self._recording else None
-        result = None
-        if self.backend == "compiled":
-            result = compiled_lstm_layer(
-                layer_input, weight_ih, weight_hh, bias, *state, reverse, trace
+        if loop == "readable":
+            if self.variant == "standard":
+                return super()._direction(layer_input, weights, state, reverse)
+            return self._variant_scan(
+                layer_input, weight_ih, weight_hh, bias, peephole, state, reverse
             )
-        if result is None:  # the fused loop, also where the compiled one cannot run
+        trace: list[Tensor] | None = [] if self._recording else None
+        if loop == "compiled":
+            output, h, c = compiled_layer(
+                self.variant, layer_input, weight_ih, weight_hh, bias, peephole, *state,
+                reverse, trace, partial(self._readable_layer, reverse=reverse),
+            )  # fmt: skip
+            if trace is not None:
+                self._raw_traces.append(self._gates_of(*trace))
+        else:
             projected = self._project(layer_input, weight_ih, bias)
-            result = fused_lstm_scan(
+            output, h, c = fused_lstm_scan(
                 projected, *state, weight_hh, reverse, trace, self.candidate
             )
-        output, h, c = result
-        if trace is not None:
-            self._raw_traces.append(tuple(trace))
+            if trace is not None:
+                self._raw_traces.append(tuple(trace))
         return output, (h, c)
 
-    def _variant_direction(
+    def _readable_layer(
         self,
         layer_input: Tensor,
-        weights: tuple[Tensor | None, ...],
+        weight_ih: Tensor,
+        weight_hh: Tensor,
+        bias: Tensor | None,
+        peephole: Tensor | None,
+        h0: Tensor,
+        c0: Tensor,
+        reverse: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The readable loop on the compiled loop's inputs (its second derivatives come from here)."""
+        if self.variant == "standard":
+            projected = self._project(layer_input, weight_ih, bias)
+            output, (h, c) = self._scan(projected, (h0, c0), weight_hh, None, reverse)
+        else:
+            output, (h, c) = self._variant_scan(
+                layer_input, weight_ih, weight_hh, bias, peephole, (h0, c0), reverse
+            )
+        return output, h, c
+
+    def _gates_of(self, gates: Tensor, c: Tensor) -> tuple[Tensor, ...]:
+        """i, f, g, o and c from the compiled loop's gate blocks (a removed gate is 1)."""
+        named = dict(zip(self.blocks, gates.chunk(len(self.blocks), dim=2)))
+        ones = torch.ones_like(c)
+        i = named.get("i", ones)
+        f = named.get("f", 1 - i if self.variant == "coupled" else ones)
+        return tuple(
+            t.contiguous() for t in (i, f, named["g"], named.get("o", ones), c)
+        )
+
+    def _variant_scan(
+        self,
+        layer_input: Tensor,
+        weight_ih: Tensor,
+        weight_hh: Tensor,
+        bias: Tensor | None,
+        peephole: Tensor | None,
         state: State,
         reverse: bool,
     ) -> tuple[Tensor, State]:
         """Run one direction of one layer with this LSTM's variant cell (the readable loop)."""
-        weight_ih, weight_hh, bias_ih, bias_hh, *extra = weights
-        peephole = extra[0] if extra else None
-        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
         steps = self._project(layer_input, weight_ih, bias).unbind(0)
         h, c = state
         weight_hh_t = weight_hh.t()

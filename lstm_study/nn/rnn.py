@@ -8,16 +8,27 @@ One step is
 initialisation and the ``forward`` contract are torch's, so
 ``ours.load_state_dict(torch_rnn.state_dict())`` reproduces torch's outputs and
 gradients.
+
+``backend`` picks the loop, as for the LSTM: ``"auto"`` (the default) runs the C++ loop of
+:mod:`lstm_study.nn.compiled` where it is built and takes the call (the CPU, float32 or float64,
+no ``torch.func`` transform or ``torch.compile`` tracing it), else the readable loop
+(:meth:`RNN._scan`, differentiated by autograd), silently; ``"compiled"`` does the same but warns
+once when it falls back; ``"readable"`` always runs the readable loop. There is no fused loop: the
+compiled loop replaces it. A second derivative through the compiled loop recomputes the layer
+with the readable loop and differentiates that.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 from lstm_study.errors import ConfigError
-from lstm_study.nn.base import RecurrentBase, State
+from lstm_study.nn.base import RecurrentBase, State, Weights
+from lstm_study.nn.compiled import compiled_layer
 
 
 class RNN(RecurrentBase):
@@ -38,12 +49,15 @@ class RNN(RecurrentBase):
         bidirectional: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        backend: str = "auto",
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ConfigError(
                 f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}"
             )
         self.nonlinearity = nonlinearity
+        self.backend = backend
         super().__init__(
             input_size,
             hidden_size,
@@ -58,11 +72,42 @@ class RNN(RecurrentBase):
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
-        return (
-            text
-            if self.nonlinearity == "tanh"
-            else text + f", nonlinearity={self.nonlinearity!r}"
-        )
+        if self.nonlinearity != "tanh":
+            text += f", nonlinearity={self.nonlinearity!r}"
+        return text + self._backend_repr()
+
+    def _direction(
+        self, layer_input: Tensor, weights: Weights, state: State, reverse: bool
+    ) -> tuple[Tensor, State]:
+        """Run one direction of one layer: the compiled loop where :meth:`_loop` picks it."""
+        if self._loop(layer_input) == "readable":
+            return super()._direction(layer_input, weights, state, reverse)
+        weight_ih, weight_hh, bias_ih, bias_hh = weights
+        (h0,) = state
+        # both biases act on every step alike: one bias for the input projection
+        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
+        output, h, _ = compiled_layer(
+            f"rnn_{self.nonlinearity}", layer_input, weight_ih, weight_hh, bias, None, h0,
+            torch.zeros_like(h0), reverse, None,
+            partial(self._readable_layer, reverse=reverse),
+        )  # fmt: skip
+        return output, (h,)
+
+    def _readable_layer(
+        self,
+        layer_input: Tensor,
+        weight_ih: Tensor,
+        weight_hh: Tensor,
+        bias: Tensor | None,
+        cell_weight: None,
+        h0: Tensor,
+        c0: Tensor,
+        reverse: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The readable loop on the compiled loop's inputs (its second derivatives come from here)."""
+        projected = self._project(layer_input, weight_ih, bias)
+        output, (h,) = self._scan(projected, (h0,), weight_hh, None, reverse)
+        return output, h, c0
 
     def _scan(
         self,

@@ -81,7 +81,7 @@ def test_compiled_equals_torch_in_float32(config, given_state, batch, products):
         torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-5)
     for mine, reference in zip(ours_grads, their_grads):
         torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-4)
-    assert "CompiledLSTMLayerBackward" in _graph_names(ours_out[0].grad_fn)
+    assert "CompiledLayerBackward" in _graph_names(ours_out[0].grad_fn)
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
@@ -98,7 +98,10 @@ def test_gradcheck_in_double_precision(reverse, bias):
         torch.randn(3, 3, dtype=d, requires_grad=True),  # c_0
     )
     assert torch.autograd.gradcheck(
-        lambda *a: compiled.CompiledLSTMLayer.apply(*a, reverse, None), args
+        lambda x, w_ih, w_hh, b, h0, c0: compiled.CompiledLayer.apply(
+            "standard", x, w_ih, w_hh, b, None, h0, c0, reverse, None, None
+        ),
+        args,
     )
 
 
@@ -112,6 +115,7 @@ def test_the_layer_gradchecks_with_layers_and_directions():
 def test_the_three_backends_agree_and_record_the_same_gates():
     torch.manual_seed(3)
     layers = {name: LSTM(4, 6, num_layers=2, backend=name) for name in BACKENDS}
+    assert set(layers) == {"auto", "compiled", "fused", "readable"}
     for layer in layers.values():
         layer.load_state_dict(layers["readable"].state_dict())
     x = torch.randn(8, 3, 4)
@@ -120,7 +124,7 @@ def test_the_three_backends_agree_and_record_the_same_gates():
         with layer.recording_gates() as recorded:
             layer(x)
         traces[name] = recorded
-    for name in ("fused", "compiled"):
+    for name in ("auto", "fused", "compiled"):
         for mine, reference in zip(traces[name], traces["readable"]):
             for gate in "ifgoc":
                 torch.testing.assert_close(
@@ -138,11 +142,34 @@ def test_a_bad_backend_is_refused_and_the_repr_names_it():
     assert lstm.backend == "compiled"
 
 
-def test_no_second_derivative_through_the_compiled_loop():
+def test_a_second_derivative_differentiates_the_readable_loop():
+    # create_graph=True through the compiled loop recomputes the readable loop and lets autograd
+    # differentiate it: the same second derivatives as the readable loop's own
+    torch.manual_seed(6)
     lstm = LSTM(2, 3, backend="compiled").double()
+    readable = LSTM(2, 3, backend="readable").double()
+    readable.load_state_dict(lstm.state_dict())
+    x = torch.randn(4, 2, 2, dtype=torch.float64)
+    results = []
+    for layer in (lstm, readable):
+        x_i = x.clone().requires_grad_()
+        output = layer(x_i)[0]
+        (grad,) = torch.autograd.grad(output.sin().sum(), x_i, create_graph=True)
+        assert grad.requires_grad
+        grad.square().sum().backward()
+        results.append([output, grad, x_i.grad, *(p.grad for p in layer.parameters())])
+    assert "CompiledLayerBackward" in _graph_names(results[0][0].grad_fn)
+    for mine, reference in zip(*results, strict=True):
+        torch.testing.assert_close(mine, reference, atol=1e-12, rtol=1e-10)
+
+
+def test_a_second_derivative_without_the_readable_loop_is_refused():
     x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
+    w_ih, w_hh = torch.randn(12, 2, dtype=torch.float64), torch.randn(12, 3).double()
+    h0 = c0 = torch.zeros(2, 3, dtype=torch.float64)
+    output = compiled.compiled_layer("standard", x, w_ih, w_hh, None, None, h0, c0)[0]
     with pytest.raises(RuntimeError, match='backend="readable"'):
-        torch.autograd.grad(lstm(x)[0].sum(), x, create_graph=True)
+        torch.autograd.grad(output.sum(), x, create_graph=True)
 
 
 def test_an_input_it_cannot_take_runs_the_fused_loop_with_one_warning(monkeypatch):
@@ -219,7 +246,7 @@ def test_a_wide_layer_takes_the_library_products(products, steps, batch, monkeyp
         # than torch: 4e-6 of the largest gradient (up to 40) besides the absolute 1e-5
         slack = 4e-6 * reference.abs().max().item() if steps * batch > 1000 else 0.0
         torch.testing.assert_close(mine, reference, atol=1e-5 + slack, rtol=1e-4)
-    assert "CompiledLSTMLayerBackward" in _graph_names(ours_out[0].grad_fn)
+    assert "CompiledLayerBackward" in _graph_names(ours_out[0].grad_fn)
 
 
 def test_the_build_name_changes_with_the_processor(monkeypatch):
@@ -258,8 +285,8 @@ def test_large_buffers_are_recycled_but_never_shared():
     h0 = c0 = torch.zeros(64, 256)
 
     def gates():
-        return torch.ops.lstm_study.lstm_forward(
-            x, w_ih, w_hh, None, h0, c0, False, False, False, False
+        return torch.ops.lstm_study.layer_forward(
+            x, w_ih, w_hh, None, None, h0, c0, 0, False, False, False, False
         )[3]
 
     first = gates()
@@ -318,7 +345,7 @@ def test_built_for_an_older_processor_it_still_agrees(march, needs, tmp_path):
             if node is not None:
                 names.add(node.name())
                 nodes.extend(parent for parent, _ in node.next_functions)
-        assert "CompiledLSTMLayerBackward" in names, names
+        assert "CompiledLayerBackward" in names, names
         print("agrees")
         """
     )

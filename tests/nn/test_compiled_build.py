@@ -44,7 +44,7 @@ CHECK = textwrap.dedent(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a fallback to the fused loop would warn
         out = ours(x)[0]
-    assert "CompiledLSTMLayer" in out.grad_fn.name(), out.grad_fn.name()
+    assert "CompiledLayer" in out.grad_fn.name(), out.grad_fn.name()
     torch.testing.assert_close(out, fused(x)[0], atol=1e-5, rtol=1e-5)
     print("stale locks removed:", sum("killed halfway" in str(w.message) for w in caught))
     print("agrees")

@@ -42,12 +42,11 @@ def _trio(dtype: torch.dtype, **config) -> tuple[LSTM, LSTM, torch.nn.LSTM]:
     """The fused LSTM, the readable one and torch's, all with torch's weights."""
     theirs = torch.nn.LSTM(4, 6, dtype=dtype, **config)
     fused, readable = (
-        LSTM(4, 6, dtype=dtype, **config),
-        LSTM(4, 6, dtype=dtype, **config),
+        LSTM(4, 6, dtype=dtype, backend="fused", **config),
+        LSTM(4, 6, dtype=dtype, backend="readable", **config),
     )
     fused.load_state_dict(theirs.state_dict())
     readable.load_state_dict(theirs.state_dict())
-    readable.backend = "readable"
     return fused, readable, theirs
 
 
@@ -173,9 +172,8 @@ def test_second_derivatives_need_the_readable_loop():
         torch.autograd.grad(fused(x)[0].sum(), x, create_graph=True)
 
 
-def test_the_layer_runs_the_fused_function_by_default():
-    lstm = LSTM(4, 6)
-    assert lstm.backend == "fused"
+def test_the_layer_runs_the_fused_function_when_asked():
+    lstm = LSTM(4, 6, backend="fused")
     output, _ = lstm(torch.randn(3, 2, 4))
     assert output.grad_fn.name() == f"{FusedLSTMScan.__name__}Backward"
     lstm.backend = "readable"
@@ -268,7 +266,7 @@ def test_timing_the_forms_measures_both_and_draws_no_random_numbers():
 
 def test_the_layer_attribute_picks_the_form(candidate):
     torch.manual_seed(8)
-    layer = LSTM(3, 4)
+    layer = LSTM(3, 4, backend="fused")
     x = torch.randn(5, 2, 3)
     outputs = {}
     for form in CANDIDATE_FORMS:

@@ -146,7 +146,10 @@ def test_recorded_gates_reproduce_the_outputs(batch_first):
         assert trace.g.min() >= -1 and trace.g.max() <= 1
         assert not trace.c.requires_grad
     top = traces[2]
-    assert torch.allclose(top.o * torch.tanh(top.c), output[..., :6].detach())
+    # (the compiled loop's tanh is its own: equal to torch's to a few units in the last place)
+    assert torch.allclose(
+        top.o * torch.tanh(top.c), output[..., :6].detach(), rtol=1e-5, atol=1e-6
+    )
     time_axis = 1 if batch_first else 0
     last = layer0.c.select(time_axis, -1)
     first_reverse = layer0_reverse.c.select(time_axis, 0)

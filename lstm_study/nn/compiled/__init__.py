@@ -1,4 +1,12 @@
-"""The LSTM's time loop in compiled code: ``LSTM(..., backend="compiled")``.
+"""The recurrent layers' time loop in compiled code: what ``LSTM``, ``GRU`` and ``RNN`` run by default.
+
+Every layer of :mod:`lstm_study.nn` (the LSTM and each of its variants, the GRU with torch's
+reset gate, the plain RNN with tanh or ReLU) runs this loop when its ``backend`` is ``"auto"``
+(the default) or ``"compiled"``, wherever it is built and takes the call; the layer's docstring
+says what runs otherwise. One C++ loop serves them all: the cell is a template argument of the
+elementwise passes (:data:`CELLS`), and the products, the buffers and the threads below are the
+same for every cell. A second derivative (``create_graph=True``) differentiates the layer's
+readable loop instead, recomputed from the same inputs (:class:`CompiledLayer`).
 
 The fused loop (:mod:`lstm_study.nn.fused`) already does per step what cuDNN does: one
 matrix product for all four gates and a few elementwise operators. What remains between it
@@ -28,8 +36,10 @@ One process builds at a time and the others wait for it (:mod:`.build`); a build
 halfway (a kernel restarted during the first build) leaves a lock that the next process
 removes, saying so, instead of waiting on it forever (every wait has a bound,
 ``build.WAIT_SECONDS``). Where it cannot be built (no compiler, a failed build, that bound
-passed) or cannot run (a GPU tensor, half precision), the layer warns once and runs the fused
-loop instead: never a crash.
+passed) or cannot run (a GPU tensor, half precision, a ``torch.func`` transform or
+``torch.compile`` tracing the call), ``backend="compiled"`` warns once and the layer runs its
+fused loop (the standard LSTM) or its readable loop instead: never a crash; ``"auto"`` does the
+same without a warning.
 """
 
 from __future__ import annotations
@@ -37,11 +47,14 @@ from __future__ import annotations
 import hashlib
 import platform
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from lstm_study.errors import ConfigError
 
 #: the C++ source of the compiled loop
 SOURCE = Path(__file__).with_name("lstm_loop.cpp")
@@ -133,23 +146,65 @@ def _warn_once(key: str, message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-def can_run(projected: Tensor) -> bool:
-    """Whether the compiled loop takes this input; if not, warn once and say so."""
-    if projected.device.type != "cpu" or projected.dtype not in DTYPES:
-        _warn_once(
-            f"{projected.device.type}-{projected.dtype}",
-            f'LSTM backend="compiled" runs on the CPU in float32 or float64; for '
-            f"{projected.dtype} on {projected.device.type} the fused loop runs instead",
+#: the cells the loop runs, by the number ``lstm_loop.cpp`` knows each by (its ``enum Kind``):
+#: the LSTM and its variants (:data:`lstm_study.nn.lstm.VARIANTS`), the plain RNN with either
+#: nonlinearity and the GRU (reset gate after the recurrent product)
+CELLS = {
+    "standard": 0,
+    "no_forget_gate": 1,
+    "no_input_gate": 2,
+    "no_output_gate": 3,
+    "no_output_activation": 4,
+    "coupled": 5,
+    "peephole": 6,
+    "rnn_tanh": 7,
+    "rnn_relu": 8,
+    "gru": 9,
+}
+
+
+def transforms_active() -> bool:
+    """Whether a ``torch.func`` transform (vmap, grad, jacrev, ...) or ``torch.compile`` is
+    tracing this call: the loops with a hand-written backward cannot run there."""
+    return bool(torch._C._are_functorch_transforms_active()) or (
+        torch.compiler.is_compiling()
+    )
+
+
+def can_run(
+    x: Tensor,
+    family: str = "LSTM",
+    fallback: str = "the fused loop",
+    warn: bool = True,
+) -> bool:
+    """Whether the compiled loop takes this input; if not and ``warn``, warn once and say so.
+
+    ``family`` and ``fallback`` name the layer and what runs instead, for the warning.
+    """
+    problem = None
+    if x.device.type != "cpu" or x.dtype not in DTYPES:
+        key = f"{family}-{x.device.type}-{x.dtype}"
+        problem = (
+            f"runs on the CPU in float32 or float64; for {x.dtype} on {x.device.type} "
+            f"{fallback} runs instead"
         )
-        return False
-    if not load():
-        _warn_once(
-            "build",
-            'LSTM backend="compiled": the C++ loop could not be built, so the fused loop '
-            f"runs instead ({unavailable_reason()}). It needs a C++ compiler (g++) and ninja.",
+    elif transforms_active():
+        key = f"{family}-transform"
+        problem = (
+            "does not run under torch.func transforms (vmap, grad, ...) or torch.compile; "
+            f"{fallback} runs instead"
         )
-        return False
-    return True
+    elif not load():
+        key = "build"
+        problem = (
+            f"the C++ loop could not be built, so {fallback} runs instead "
+            f"({unavailable_reason()}). It needs a C++ compiler (g++) and ninja."
+        )
+    if problem is None:
+        return True
+    if warn:
+        _warn_once(key, f'{family} backend="compiled": {problem}')
+    return False
 
 
 def use_onednn(dtype: torch.dtype) -> bool:
@@ -163,76 +218,142 @@ def use_onednn(dtype: torch.dtype) -> bool:
     )
 
 
-class CompiledLSTMLayer(torch.autograd.Function):
-    """One direction of one LSTM layer, input projection included, through the C++ loop.
+#: ``readable(x, W_ih, W_hh, b, w_cell, h_0, c_0) -> (output, h_n, c_n)``: the same layer
+#: direction written as the readable loop, which autograd differentiates (twice if asked)
+Readable = Callable[..., tuple[Tensor, Tensor, Tensor]]
 
-    ``(x, W_ih, W_hh, b, h_0, c_0, reverse, trace) -> (output, h_n, c_n)`` with ``x``
-    (seq_len, batch, input_size), ``b = b_ih + b_hh`` or None, ``h_0``, ``c_0``
-    (batch, hidden); ``trace`` as in :func:`lstm_study.nn.fused.fused_lstm_scan`.
+
+class CompiledLayer(torch.autograd.Function):
+    """One direction of one recurrent layer, input projection included, through the C++ loop.
+
+    ``(cell, x, W_ih, W_hh, b, w_cell, h_0, c_0, reverse, trace, readable) -> (output, h_n,
+    c_n)`` with ``cell`` a key of :data:`CELLS`, ``x`` (seq_len, batch, input_size), ``b``
+    the bias added to every step's input projection or None, ``w_cell`` the cell's own weight
+    (the peepholes (3, hidden), the GRU's b_hn (hidden)) or None, ``h_0``, ``c_0`` (batch,
+    hidden) (an RNN or GRU passes zeros for ``c_0`` and ignores ``c_n``). With ``trace`` a
+    list, the gates after their nonlinearities (seq_len, batch, blocks * hidden) and the cell
+    states (seq_len, batch, hidden) are appended to it. A second derivative
+    (``create_graph=True``) differentiates ``readable`` instead, recomputed from the inputs.
     """
 
     @staticmethod
     def forward(
         ctx: Any,
+        cell: str,
         x: Tensor,
         weight_ih: Tensor,
         weight_hh: Tensor,
         bias: Tensor | None,
+        cell_weight: Tensor | None,
         h0: Tensor,
         c0: Tensor,
         reverse: bool,
         trace: list[Tensor] | None,
+        readable: Readable | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         onednn = use_onednn(x.dtype)
         small = PRODUCTS == "auto" and x.dtype == torch.float32
-        output, h_n, c_n, gates, hs, cs, tanh_cs = torch.ops.lstm_study.lstm_forward(
-            x, weight_ih, weight_hh, bias, h0, c0, reverse, onednn, small, SPLIT_ROWS
-        )
+        kind = CELLS[cell]
+        output, h_n, c_n, gates, hs, cs, extra = torch.ops.lstm_study.layer_forward(
+            x, weight_ih, weight_hh, bias, cell_weight, h0, c0, kind, reverse, onednn,
+            small, SPLIT_ROWS,
+        )  # fmt: skip
         if trace is not None:
             new = slice(0, x.size(0)) if reverse else slice(1, None)
-            trace.extend(gate.contiguous() for gate in gates.chunk(4, dim=2))
-            trace.append(cs[new].clone())
-        ctx.save_for_backward(x, weight_ih, weight_hh, gates, hs, cs, tanh_cs)
-        ctx.reverse, ctx.onednn, ctx.has_bias = reverse, onednn, bias is not None
-        ctx.small, ctx.split = small, SPLIT_ROWS
+            trace.extend((gates.clone(), cs[new].clone()))
+        ctx.save_for_backward(
+            x, weight_ih, weight_hh, bias, cell_weight, h0, c0, gates, hs, cs, extra
+        )
+        ctx.kind, ctx.reverse, ctx.onednn = kind, reverse, onednn
+        ctx.small, ctx.split, ctx.readable = small, SPLIT_ROWS, readable
         return output, h_n, c_n
 
     @staticmethod
     def backward(ctx: Any, d_output: Tensor, d_h_n: Tensor, d_c_n: Tensor):
+        x, w_ih, w_hh, bias, cell_w, h0, c0, gates, hs, cs, extra = ctx.saved_tensors
+        inputs = (x, w_ih, w_hh, bias, cell_w, h0, c0)
         if torch.is_grad_enabled():
-            raise RuntimeError(
-                "the compiled LSTM loop has no second derivative (backward ran with "
-                'create_graph=True); use backend="readable", which autograd differentiates twice'
+            # create_graph=True: the C++ backward's products are not themselves differentiable
+            # (returning them as constants would make every second derivative silently wrong);
+            # differentiate the readable loop instead, recomputed from the same inputs.
+            grads = _readable_grads(ctx, inputs, (d_output, d_h_n, d_c_n))
+            return (None, *grads, None, None, None)
+        dx, d_w_ih, d_w_hh, d_bias, d_cell, d_h0, d_c0 = (
+            torch.ops.lstm_study.layer_backward(
+                d_output, d_h_n, d_c_n, x, w_ih, w_hh, cell_w, gates, hs, cs, extra,
+                ctx.kind, bias is not None, ctx.reverse, ctx.onednn, ctx.small, ctx.split,
             )
-        dx, d_w_ih, d_w_hh, d_bias, d_h0, d_c0 = torch.ops.lstm_study.lstm_backward(
-            d_output, d_h_n, d_c_n, *ctx.saved_tensors, ctx.has_bias, ctx.reverse,
-            ctx.onednn, ctx.small, ctx.split,
         )  # fmt: skip
         return (
+            None,
             dx,
             d_w_ih,
             d_w_hh,
-            d_bias if ctx.has_bias else None,
+            None if bias is None else d_bias,
+            None if cell_w is None else d_cell,
             d_h0,
             d_c0,
+            None,
             None,
             None,
         )
 
 
-def compiled_lstm_layer(
+def _readable_grads(
+    ctx: Any, inputs: tuple[Tensor | None, ...], grads: tuple[Tensor, ...]
+) -> list[Tensor | None]:
+    """The gradients of the readable loop at ``inputs``, as a graph autograd can differentiate."""
+    if ctx.readable is None:
+        raise RuntimeError(
+            "the compiled loop has no second derivative here (backward ran with "
+            'create_graph=True); use backend="readable", which autograd differentiates twice'
+        )
+    needs = ctx.needs_input_grad[1:8]
+    with torch.enable_grad():
+        outputs = ctx.readable(*inputs)
+    wanted = [t for t, need in zip(inputs, needs) if need]
+    pairs = [(o, g) for o, g in zip(outputs, grads) if o.requires_grad]
+    found = iter(
+        torch.autograd.grad(
+            [o for o, _ in pairs],
+            wanted,
+            [g for _, g in pairs],
+            create_graph=True,
+            allow_unused=True,
+        )
+    )
+    return [next(found) if need else None for need in needs]
+
+
+def compiled_layer(
+    cell: str,
     x: Tensor,
     weight_ih: Tensor,
     weight_hh: Tensor,
     bias: Tensor | None,
+    cell_weight: Tensor | None,
     h0: Tensor,
     c0: Tensor,
     reverse: bool = False,
     trace: list[Tensor] | None = None,
-) -> tuple[Tensor, Tensor, Tensor] | None:
-    """Run one LSTM direction through the C++ loop; None where it cannot run (it has warned)."""
-    if not can_run(x):
-        return None
-    return CompiledLSTMLayer.apply(
-        x, weight_ih, weight_hh, bias, h0, c0, reverse, trace
+    readable: Readable | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run one direction of one layer through the C++ loop (see :class:`CompiledLayer`).
+
+    The caller checks first that it can run (:func:`can_run`).
+    """
+    if cell not in CELLS:
+        raise ConfigError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+    return CompiledLayer.apply(
+        cell,
+        x,
+        weight_ih,
+        weight_hh,
+        bias,
+        cell_weight,
+        h0,
+        c0,
+        reverse,
+        trace,
+        readable,
     )

@@ -1,5 +1,8 @@
-// The LSTM's time loop in compiled code: the same arithmetic as lstm_study/nn/fused.py,
-// without Python between the steps.
+// The recurrent layers' time loop in compiled code: for the LSTM the same arithmetic as
+// lstm_study/nn/fused.py, without Python between the steps; the same loop runs the LSTM's
+// variants, the plain RNN and the GRU (enum Kind below), each cell's elementwise passes its own.
+// What follows describes the LSTM; the other cells differ only in those passes (the GRU also
+// keeps the gradient of its recurrent product apart from its input projection's: r scales one).
 //
 // One direction of one layer, input projection included. Forward: one product for the input
 // projection of a chunk of steps (about 4 MB of rows: all steps of a small layer); then per
@@ -33,6 +36,7 @@
 #include <cstring>
 #include <mutex>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #if defined(__AVX512F__)
@@ -77,61 +81,196 @@ inline T tanh_of(T x) {
   return T(2) * sigmoid(T(2) * x) - T(1);
 }
 
-// One forward step's elementwise work, for one batch row: x is the row's input projection and
-// hw its h_{t-1} W_hh^T (4 hidden each); a receives i, f, g, o; c_prev, c_new, h_new and
-// tanh_c are `hidden` wide.
-template <typename T>
-inline void forward_row(const T* __restrict x, const T* __restrict hw, T* __restrict a,
-                        const T* __restrict c_prev, T* __restrict c_new, T* __restrict h_new,
-                        T* __restrict tanh_c, int64_t hidden) {
-  T* __restrict ai = a;
-  T* __restrict af = a + hidden;
-  T* __restrict ag = a + 2 * hidden;
-  T* __restrict ao = a + 3 * hidden;
-  const int64_t h2 = 2 * hidden, h3 = 3 * hidden;
-#pragma omp simd
-  for (int64_t j = 0; j < hidden; ++j) {
-    const T i = sigmoid(x[j] + hw[j]);
-    const T f = sigmoid(x[hidden + j] + hw[hidden + j]);
-    const T g = tanh_of(x[h2 + j] + hw[h2 + j]);
-    const T o = sigmoid(x[h3 + j] + hw[h3 + j]);
-    const T c = f * c_prev[j] + i * g;
-    const T tc = tanh_of(c);
-    ai[j] = i;
-    af[j] = f;
-    ag[j] = g;
-    ao[j] = o;
-    c_new[j] = c;
-    tanh_c[j] = tc;
-    h_new[j] = o * tc;
+// The cells the loop runs, numbered as lstm_study/nn/compiled/__init__.py's CELLS: the LSTM and
+// the variants of Greff et al. (2017), the plain RNN with tanh or ReLU, and the GRU (reset
+// gate after the recurrent product, as torch). Each is a template argument, so that the
+// elementwise passes below are compiled, and vectorised, once per cell without a branch inside.
+enum Kind : int {
+  kStandard = 0, kNoForget, kNoInput, kNoOutput, kNoOutputActivation, kCoupled, kPeephole,
+  kRnnTanh, kRnnRelu, kGru,
+};
+
+// Where an LSTM cell keeps each gate's block among its `blocks` blocks of `hidden` columns
+// (-1: the cell has no such gate), in torch's order i, f, g, o with the removed ones left out.
+template <int K>
+struct Cell {
+  static constexpr bool lstm = K <= kPeephole;
+  static constexpr bool three = K == kNoForget || K == kNoInput || K == kCoupled;
+  static constexpr int blocks = K == kRnnTanh || K == kRnnRelu ? 1
+                                : three || K == kNoOutput || K == kGru ? 3
+                                                                       : 4;
+  static constexpr int i = K == kNoInput ? -1 : 0;
+  static constexpr int f = K == kNoForget || K == kCoupled ? -1 : K == kNoInput ? 0 : 1;
+  static constexpr int g = three ? 1 : 2;
+  static constexpr int o = K == kNoOutput ? -1 : three ? 2 : 3;
+};
+
+int64_t cell_blocks(int64_t kind) {
+  static constexpr int blocks[] = {4, 3, 3, 3, 4, 3, 4, 1, 1, 3};
+  TORCH_CHECK(kind >= 0 && kind <= kGru, "unknown cell kind ", kind);
+  return blocks[kind];
+}
+
+// Run f(std::integral_constant<int, K>) for the cell `kind`.
+template <typename F>
+void with_cell(int64_t kind, const F& f) {
+  switch (kind) {
+    case kStandard: return f(std::integral_constant<int, kStandard>{});
+    case kNoForget: return f(std::integral_constant<int, kNoForget>{});
+    case kNoInput: return f(std::integral_constant<int, kNoInput>{});
+    case kNoOutput: return f(std::integral_constant<int, kNoOutput>{});
+    case kNoOutputActivation: return f(std::integral_constant<int, kNoOutputActivation>{});
+    case kCoupled: return f(std::integral_constant<int, kCoupled>{});
+    case kPeephole: return f(std::integral_constant<int, kPeephole>{});
+    case kRnnTanh: return f(std::integral_constant<int, kRnnTanh>{});
+    case kRnnRelu: return f(std::integral_constant<int, kRnnRelu>{});
+    case kGru: return f(std::integral_constant<int, kGru>{});
+    default: TORCH_CHECK(false, "unknown cell kind ", kind);
   }
 }
 
-// One backward step's elementwise work, for one batch row. dh arrives from step t + 1
-// (through W_hh) and d_out from the output at t; dc is carried in place (dc_t -> dc_{t-1}).
-template <typename T>
-inline void backward_row(const T* __restrict gates, const T* __restrict c_prev,
-                         const T* __restrict tanh_c, const T* __restrict dh,
-                         const T* __restrict d_out, T* __restrict dc, T* __restrict d_gates,
-                         int64_t hidden) {
-  const T* gi = gates;
-  const T* gf = gates + hidden;
-  const T* gg = gates + 2 * hidden;
-  const T* go = gates + 3 * hidden;
-  T* __restrict di = d_gates;
-  T* __restrict df = d_gates + hidden;
-  T* __restrict dg = d_gates + 2 * hidden;
-  T* __restrict d_o = d_gates + 3 * hidden;
+// One forward step's elementwise work, for one batch row: x is the row's input projection and
+// hw its h_{t-1} W_hh^T (blocks x hidden each); a receives the gates after their nonlinearity
+// (for the RNN: h_t). h_prev, h_new, c_prev, c_new and `extra` are `hidden` wide. `extra` keeps
+// what the backward needs besides the gates: the LSTM's tanh(c_t) (c_t itself without the output
+// activation), the GRU's W_hn h_{t-1} + b_hn. `cw` is the cell's own weight: the peepholes
+// (3 x hidden: p_i, p_f, p_o) or the GRU's b_hn.
+//
+//   LSTM  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)   (a removed gate is 1; coupled: f = 1 - i;
+//         peephole: i, f read p * c_{t-1}, o reads p_o * c_t)
+//   RNN   h_t = tanh(a) or max(a, 0)
+//   GRU   r, z = sigmoid(.), n = tanh(x_n + r (W_hn h_{t-1} + b_hn)), h_t = n + z (h_{t-1} - n)
+template <int K, typename T>
+inline void forward_row(const T* __restrict x, const T* __restrict hw, T* __restrict a,
+                        const T* __restrict h_prev, T* __restrict h_new,
+                        const T* __restrict c_prev, T* __restrict c_new, T* __restrict extra,
+                        const T* __restrict cw, int64_t hidden) {
+  using C = Cell<K>;
+  if constexpr (K == kRnnTanh || K == kRnnRelu) {
 #pragma omp simd
-  for (int64_t j = 0; j < hidden; ++j) {
-    const T i = gi[j], f = gf[j], g = gg[j], o = go[j], tc = tanh_c[j];
-    const T h_grad = dh[j] + d_out[j];
-    const T c_grad = dc[j] + h_grad * o * (T(1) - tc * tc);
-    di[j] = c_grad * g * i * (T(1) - i);
-    df[j] = c_grad * c_prev[j] * f * (T(1) - f);
-    dg[j] = c_grad * i * (T(1) - g * g);
-    d_o[j] = h_grad * tc * o * (T(1) - o);
-    dc[j] = c_grad * f;
+    for (int64_t j = 0; j < hidden; ++j) {
+      const T s = x[j] + hw[j];
+      const T h = K == kRnnTanh ? tanh_of(s) : (s > T(0) ? s : T(0));
+      a[j] = h;
+      h_new[j] = h;
+    }
+  } else if constexpr (K == kGru) {
+    const int64_t h2 = 2 * hidden;
+#pragma omp simd
+    for (int64_t j = 0; j < hidden; ++j) {
+      const T r = sigmoid(x[j] + hw[j]);
+      const T z = sigmoid(x[hidden + j] + hw[hidden + j]);
+      const T hn = hw[h2 + j] + cw[j];
+      const T n = tanh_of(x[h2 + j] + r * hn);
+      a[j] = r;
+      a[hidden + j] = z;
+      a[h2 + j] = n;
+      extra[j] = hn;
+      h_new[j] = n + z * (h_prev[j] - n);
+    }
+  } else {
+    constexpr bool peep = K == kPeephole;
+    const int64_t oi = C::i * hidden, of = C::f * hidden, og = C::g * hidden, oo = C::o * hidden;
+#pragma omp simd
+    for (int64_t j = 0; j < hidden; ++j) {
+      const T cp = c_prev[j];
+      T i = T(1), f = T(1), o = T(1);
+      if constexpr (C::i >= 0) i = sigmoid(x[oi + j] + hw[oi + j] + (peep ? cw[j] * cp : T(0)));
+      if constexpr (C::f >= 0) {
+        f = sigmoid(x[of + j] + hw[of + j] + (peep ? cw[hidden + j] * cp : T(0)));
+      } else if constexpr (K == kCoupled) {
+        f = T(1) - i;
+      }
+      const T g = tanh_of(x[og + j] + hw[og + j]);
+      const T c = f * cp + i * g;
+      if constexpr (C::o >= 0) {
+        o = sigmoid(x[oo + j] + hw[oo + j] + (peep ? cw[2 * hidden + j] * c : T(0)));
+      }
+      const T act = K == kNoOutputActivation ? c : tanh_of(c);
+      if constexpr (C::i >= 0) a[oi + j] = i;
+      if constexpr (C::f >= 0) a[of + j] = f;
+      a[og + j] = g;
+      if constexpr (C::o >= 0) a[oo + j] = o;
+      c_new[j] = c;
+      extra[j] = act;
+      h_new[j] = o * act;
+    }
+  }
+}
+
+// One backward step's elementwise work, for one batch row. dh arrives from step t + 1 (through
+// W_hh) and d_out from the output at t. The LSTM carries dc in place (dc_t -> dc_{t-1}); the
+// GRU writes there the part of dh_{t-1} that bypasses W_hh (dh_t z_t), which the caller adds
+// to the product. d_x receives the gradient of the step's input projection, d_h that of its
+// h_{t-1} W_hh^T: the same for every cell but the GRU, whose n block differs by the factor r.
+//
+//   LSTM  dc += dh o act'(c) (+ da_o p_o),  da_i = dc g i (1 - i),  da_f = dc c_{t-1} f (1 - f),
+//         da_g = dc i (1 - g^2),  da_o = dh act(c) o (1 - o),  dc_{t-1} = dc f (+ peepholes);
+//         coupled: da_i = dc (g - c_{t-1}) i (1 - i)
+//   RNN   da = dh tanh'(a) or dh [a > 0]
+//   GRU   da_n = dh (1 - z)(1 - n^2),  da_z = dh (h_{t-1} - n) z (1 - z),
+//         da_r = da_n hn r (1 - r),  d(hw_n) = da_n r
+template <int K, typename T>
+inline void backward_row(const T* __restrict gates, const T* __restrict h_prev,
+                         const T* __restrict c_prev, const T* __restrict extra,
+                         const T* __restrict dh, const T* __restrict d_out, T* __restrict dc,
+                         T* __restrict d_x, T* __restrict d_h, const T* __restrict cw,
+                         int64_t hidden) {
+  using C = Cell<K>;
+  if constexpr (K == kRnnTanh || K == kRnnRelu) {
+#pragma omp simd
+    for (int64_t j = 0; j < hidden; ++j) {
+      const T h = gates[j], h_grad = dh[j] + d_out[j];
+      d_x[j] = K == kRnnTanh ? h_grad * (T(1) - h * h) : (h > T(0) ? h_grad : T(0));
+    }
+  } else if constexpr (K == kGru) {
+    const int64_t h2 = 2 * hidden;
+#pragma omp simd
+    for (int64_t j = 0; j < hidden; ++j) {
+      const T r = gates[j], z = gates[hidden + j], n = gates[h2 + j];
+      const T h_grad = dh[j] + d_out[j];
+      const T da_n = h_grad * (T(1) - z) * (T(1) - n * n);
+      const T da_z = h_grad * (h_prev[j] - n) * z * (T(1) - z);
+      const T da_r = da_n * extra[j] * r * (T(1) - r);
+      d_x[j] = da_r;
+      d_x[hidden + j] = da_z;
+      d_x[h2 + j] = da_n;
+      d_h[j] = da_r;
+      d_h[hidden + j] = da_z;
+      d_h[h2 + j] = da_n * r;
+      dc[j] = h_grad * z;
+    }
+  } else {
+    constexpr bool peep = K == kPeephole;
+    const int64_t oi = C::i * hidden, of = C::f * hidden, og = C::g * hidden, oo = C::o * hidden;
+#pragma omp simd
+    for (int64_t j = 0; j < hidden; ++j) {
+      const T cp = c_prev[j], act = extra[j], g = gates[og + j];
+      const T i = C::i >= 0 ? gates[oi + j] : T(1);
+      const T f = C::f >= 0 ? gates[of + j] : (K == kCoupled ? T(1) - i : T(1));
+      const T o = C::o >= 0 ? gates[oo + j] : T(1);
+      const T h_grad = dh[j] + d_out[j];
+      T c_grad = dc[j] + h_grad * o * (K == kNoOutputActivation ? T(1) : T(1) - act * act);
+      if constexpr (C::o >= 0) {
+        const T da_o = h_grad * act * o * (T(1) - o);
+        d_x[oo + j] = da_o;
+        if constexpr (peep) c_grad += da_o * cw[2 * hidden + j];
+      }
+      T dc_prev = c_grad * f;
+      if constexpr (C::i >= 0) {
+        const T di = K == kCoupled ? c_grad * (g - cp) : c_grad * g;
+        const T da_i = di * i * (T(1) - i);
+        d_x[oi + j] = da_i;
+        if constexpr (peep) dc_prev += da_i * cw[j];
+      }
+      if constexpr (C::f >= 0) {
+        const T da_f = c_grad * cp * f * (T(1) - f);
+        d_x[of + j] = da_f;
+        if constexpr (peep) dc_prev += da_f * cw[hidden + j];
+      }
+      d_x[og + j] = c_grad * i * (T(1) - g * g);
+      dc[j] = dc_prev;
+    }
   }
 }
 
@@ -249,9 +388,9 @@ void small_gemm(const double*, int64_t, int64_t, const double*, int64_t, double*
 // The recurrent weight at most this size (bytes) goes to small_gemm: it fits a core's L2 cache.
 constexpr int64_t kSmallWeight = 256 * 1024;
 
-bool use_small_gemm(const at::Tensor& x, int64_t hidden, bool allowed) {
+bool use_small_gemm(const at::Tensor& x, int64_t width, int64_t hidden, bool allowed) {
   return allowed && x.scalar_type() == at::kFloat &&
-         4 * hidden * hidden * static_cast<int64_t>(sizeof(float)) <= kSmallWeight;
+         width * hidden * static_cast<int64_t>(sizeof(float)) <= kSmallWeight;
 }
 
 // Split a step's rows over threads only when it has more than this many elements to compute.
@@ -462,52 +601,69 @@ at::Tensor project(const at::Tensor& x_rows, const at::Tensor& w_ih, const at::T
   return out;
 }
 
-void check(const at::Tensor& x, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
-           const at::Tensor& h0, const at::Tensor& c0) {
-  TORCH_CHECK(x.dim() == 3, "input must be (seq_len, batch, input_size)");
-  const int64_t batch = x.size(1), hidden = weight_hh.size(1);
-  TORCH_CHECK(weight_hh.sizes() == at::IntArrayRef({4 * hidden, hidden}),
-              "weight_hh must be (4 * hidden, hidden)");
-  TORCH_CHECK(weight_ih.sizes() == at::IntArrayRef({4 * hidden, x.size(2)}),
-              "weight_ih must be (4 * hidden, input_size)");
-  TORCH_CHECK(h0.sizes() == at::IntArrayRef({batch, hidden}) && c0.sizes() == h0.sizes(),
-              "h0 and c0 must be (batch, hidden)");
-  TORCH_CHECK(x.device().is_cpu(), "the compiled LSTM loop runs on the CPU");
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
-              "the compiled LSTM loop takes float32 or float64");
+// The cell's own weight: the peepholes (3, hidden), the GRU's b_hn (hidden), or none.
+at::Tensor cell_weight(const std::optional<at::Tensor>& cell_w, int64_t kind, int64_t hidden) {
+  if (kind == kPeephole || kind == kGru) {
+    TORCH_CHECK(cell_w.has_value(), "this cell needs its own weight (peepholes or b_hn)");
+    const auto shape = kind == kGru ? std::vector<int64_t>{hidden} : std::vector<int64_t>{3, hidden};
+    TORCH_CHECK(cell_w->sizes() == at::IntArrayRef(shape), "the cell's weight must be ", shape);
+    return cell_w->contiguous();
+  }
+  return at::Tensor();
 }
 
-// Returns output (T, B, H), h_n, c_n, and for the backward: gates (T, B, 4H) after their
-// nonlinearities, the h and c buffers (T + 1, B, H) and tanh(c_t) (T, B, H).
+void check(const at::Tensor& x, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+           const at::Tensor& h0, const at::Tensor& c0, int64_t kind) {
+  TORCH_CHECK(x.dim() == 3, "input must be (seq_len, batch, input_size)");
+  const int64_t batch = x.size(1), hidden = weight_hh.size(1), width = cell_blocks(kind) * hidden;
+  TORCH_CHECK(weight_hh.sizes() == at::IntArrayRef({width, hidden}),
+              "weight_hh must be (blocks * hidden, hidden)");
+  TORCH_CHECK(weight_ih.sizes() == at::IntArrayRef({width, x.size(2)}),
+              "weight_ih must be (blocks * hidden, input_size)");
+  TORCH_CHECK(h0.sizes() == at::IntArrayRef({batch, hidden}) && c0.sizes() == h0.sizes(),
+              "h0 and c0 must be (batch, hidden)");
+  TORCH_CHECK(x.device().is_cpu(), "the compiled recurrent loop runs on the CPU");
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "the compiled recurrent loop takes float32 or float64");
+}
+
+// Returns output (T, B, H), h_n, c_n, and for the backward: the gates (T, B, blocks H) after
+// their nonlinearities, the h and c buffers (T + 1, B, H) and `extra` (T, B, H): see forward_row.
+// An RNN or GRU passes any (batch, hidden) c0 and ignores the c_n it gets back.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
-             const std::optional<at::Tensor>& bias, const at::Tensor& h0, const at::Tensor& c0,
-             bool reverse, bool onednn, bool small_kernel, bool split) {
-  check(x_in, weight_ih, weight_hh, h0, c0);
+layer_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+              const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& cell_w,
+              const at::Tensor& h0, const at::Tensor& c0, int64_t kind, bool reverse, bool onednn,
+              bool small_kernel, bool split) {
+  check(x_in, weight_ih, weight_hh, h0, c0, kind);
   const at::Tensor x = x_in.contiguous();
   const int64_t steps = x.size(0), batch = x.size(1), inputs = x.size(2);
-  const int64_t hidden = weight_hh.size(1), width = 4 * hidden;
+  const int64_t hidden = weight_hh.size(1), width = cell_blocks(kind) * hidden;
+  const at::Tensor cw = cell_weight(cell_w, kind, hidden);
   // the input projection x_t W_ih^T + b has no time dependency: one product per chunk of steps
   const int64_t chunk = chunk_steps(steps, batch, width, x.element_size());
   const at::Tensor w_ih = weight_ih.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   // a small layer's products go to small_gemm with W_ih^T and W_hh^T as their right-hand sides
   // ((inputs or hidden) x 4 hidden); a larger one's to the library, W_hh reordered once for oneDNN
-  const bool small = use_small_gemm(x, hidden, small_kernel);
+  const bool small = use_small_gemm(x, width, hidden, small_kernel);
   const at::Tensor w_ih_t = small ? padded_rows(weight_ih.t()) : at::Tensor();
   const at::Tensor w_hh = small ? padded_rows(weight_hh.t()) : packed(weight_hh, batch, onednn);
   at::Tensor gates = workspace({steps, batch, width}, x.options());
   at::Tensor hs = workspace({steps + 1, batch, hidden}, x.options());
   at::Tensor cs = workspace({steps + 1, batch, hidden}, x.options());
-  at::Tensor tanh_cs = workspace({steps, batch, hidden}, x.options());
+  at::Tensor extra = workspace({steps, batch, hidden}, x.options());
   const int64_t first = reverse ? steps : 0, read = reverse ? 1 : 0, write = reverse ? 0 : 1;
   hs[first].copy_(h0);
   cs[first].copy_(c0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
+  with_cell(kind, [&](auto cell) {
+  constexpr int K = decltype(cell)::value;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "layer_forward", [&] {
     scalar_t* gate = gates.data_ptr<scalar_t>();
     scalar_t* h_buf = hs.data_ptr<scalar_t>();
     scalar_t* c_buf = cs.data_ptr<scalar_t>();
-    scalar_t* tanh_buf = tanh_cs.data_ptr<scalar_t>();
+    scalar_t* extra_buf = extra.data_ptr<scalar_t>();
+    const scalar_t* cw_ptr = cw.defined() ? cw.const_data_ptr<scalar_t>() : nullptr;
     for (int64_t n0 = 0; n0 < steps; n0 += chunk) {
       const int64_t len = std::min(chunk, steps - n0);
       const int64_t t0 = reverse ? steps - n0 - len : n0;  // the chunk's first time index
@@ -529,7 +685,7 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
           const int64_t here = t * batch + begin;
           const int64_t prev = (t + read) * batch + begin, next = (t + write) * batch + begin;
           const scalar_t* x_proj = proj + ((t - t0) * batch + begin) * width;
-          at::Tensor hw;  // h_{t-1} W_hh^T: all four gates in one product
+          at::Tensor hw;  // h_{t-1} W_hh^T: every gate block in one product
           const scalar_t* hw_ptr = scratch_ptr;
           if (small) {
             small_gemm(h_buf + prev * hidden, hidden, 1, w_hh.const_data_ptr<scalar_t>(),
@@ -543,9 +699,10 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
           at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
             for (int64_t r = first; r < last; ++r) {
               const int64_t h = r * hidden;
-              forward_row(x_proj + r * width, hw_ptr + r * width, gate + (here + r) * width,
-                          c_buf + prev * hidden + h, c_buf + next * hidden + h,
-                          h_buf + next * hidden + h, tanh_buf + here * hidden + h, hidden);
+              forward_row<K>(x_proj + r * width, hw_ptr + r * width, gate + (here + r) * width,
+                             h_buf + prev * hidden + h, h_buf + next * hidden + h,
+                             c_buf + prev * hidden + h, c_buf + next * hidden + h,
+                             extra_buf + here * hidden + h, cw_ptr, hidden);
             }
           });
         }
@@ -554,45 +711,55 @@ lstm_forward(const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tens
       run_rows(batch, row_blocks(batch, split && small), loop);
     }
   });
+  });
   // copies, so that a caller changing them in place cannot change what the backward reads
   at::Tensor output = workspace({steps, batch, hidden}, x.options());
   output.copy_(reverse ? hs.narrow(0, 0, steps) : hs.narrow(0, 1, steps));
   at::Tensor h_n = hs[reverse ? 0 : steps].clone();
   at::Tensor c_n = cs[reverse ? 0 : steps].clone();
-  return {output, h_n, c_n, gates, hs, cs, tanh_cs};
+  return {output, h_n, c_n, gates, hs, cs, extra};
 }
 
-// Returns dx (T, B, input_size), dW_ih, dW_hh, d_bias (empty without a bias), dh_0, dc_0.
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::Tensor& d_c_n,
-              const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
-              const at::Tensor& gates, const at::Tensor& hs, const at::Tensor& cs,
-              const at::Tensor& tanh_cs, bool has_bias, bool reverse, bool onednn,
-              bool small_kernel, bool split) {
+// Returns dx (T, B, input_size), dW_ih, dW_hh, d_bias (empty without a bias), the gradient of
+// the cell's own weight (empty without one), dh_0, dc_0.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+layer_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::Tensor& d_c_n,
+               const at::Tensor& x_in, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+               const std::optional<at::Tensor>& cell_w, const at::Tensor& gates,
+               const at::Tensor& hs, const at::Tensor& cs, const at::Tensor& extra, int64_t kind,
+               bool has_bias, bool reverse, bool onednn, bool small_kernel, bool split) {
   const at::Tensor d_output = d_output_in.contiguous();
   const at::Tensor x = x_in.contiguous();
-  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = gates.size(2) / 4;
-  const int64_t inputs = x.size(2);
-  // dh_{t-1} = da_t W_hh: small_gemm with W_hh as its (4 hidden, hidden) right-hand side, or
-  // the library with W_hh^T as the (hidden, 4 hidden) weight of a linear map
-  const bool small = use_small_gemm(x, hidden, small_kernel);
+  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = weight_hh.size(1);
+  const int64_t inputs = x.size(2), width = cell_blocks(kind) * hidden;
+  const at::Tensor cw = cell_weight(cell_w, kind, hidden);
+  // dh_{t-1} = da_t W_hh: small_gemm with W_hh as its (blocks hidden, hidden) right-hand side,
+  // or the library with W_hh^T as the (hidden, blocks hidden) weight of a linear map
+  const bool small = use_small_gemm(x, width, hidden, small_kernel);
   const at::Tensor w_hh_t = small ? weight_hh.contiguous()
                                   : packed(weight_hh.t().contiguous(), batch, onednn);
+  // the gradients of the steps' input projections; the GRU's of h_{t-1} W_hh^T differ (d_hw)
+  const bool gru = kind == kGru;
   at::Tensor d_gates = workspace(gates.sizes(), gates.options());
+  at::Tensor d_hw = gru ? workspace(gates.sizes(), gates.options()) : d_gates;
   at::Tensor dh = d_h_n.contiguous().clone();
   at::Tensor dc = d_c_n.contiguous().clone();
   const int64_t read = reverse ? 1 : 0;  // slot of step t's previous state
-  const int64_t width = 4 * hidden, n_rows = steps * batch;
+  const int64_t n_rows = steps * batch;
   const at::Tensor rows = d_gates.view({n_rows, width});
   const at::Tensor h_prev =
       (reverse ? hs.narrow(0, 1, steps) : hs.narrow(0, 0, steps)).reshape({n_rows, hidden});
   const at::Tensor x_rows = x.view({n_rows, inputs});
   at::Tensor d_weight_hh, d_weight_ih, dx, d_bias;
-  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+  with_cell(kind, [&](auto cell) {
+  constexpr int K = decltype(cell)::value;
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "layer_backward", [&] {
     const scalar_t* gate = gates.const_data_ptr<scalar_t>();
     const scalar_t* h_buf = hs.const_data_ptr<scalar_t>();
     const scalar_t* c_buf = cs.const_data_ptr<scalar_t>();
-    const scalar_t* tanh_buf = tanh_cs.const_data_ptr<scalar_t>();
+    const scalar_t* extra_buf = extra.const_data_ptr<scalar_t>();
+    const scalar_t* cw_ptr = cw.defined() ? cw.const_data_ptr<scalar_t>() : nullptr;
+    scalar_t* d_hw_buf = d_hw.data_ptr<scalar_t>();
     const scalar_t* x_buf = x.const_data_ptr<scalar_t>();
     const scalar_t* d_out_buf = d_output.const_data_ptr<scalar_t>();
     scalar_t* d_gate = d_gates.data_ptr<scalar_t>();
@@ -618,26 +785,31 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
         at::parallel_for(0, rows, row_grain(hidden), [&](int64_t first, int64_t last) {
           for (int64_t b = first; b < last; ++b) {
             const int64_t g = (here + b) * width, h = b * hidden;
-            backward_row(gate + g, c_buf + prev * hidden + h, tanh_buf + here * hidden + h,
-                         dh_ptr + h, d_out_buf + here * hidden + h, dc_ptr + h, d_gate + g,
-                         hidden);
+            backward_row<K>(gate + g, h_buf + prev * hidden + h, c_buf + prev * hidden + h,
+                            extra_buf + here * hidden + h, dh_ptr + h,
+                            d_out_buf + here * hidden + h, dc_ptr + h, d_gate + g,
+                            d_hw_buf + g, cw_ptr, hidden);
           }
         });
         const scalar_t* d_a = d_gate + here * width;
+        const scalar_t* d_ah = d_hw_buf + here * width;
+        // the GRU's dh_t z_t, which bypasses W_hh, waits in dc: the product's sums start from it
+        const scalar_t* bypass = gru ? dc_ptr : nullptr;
         if (small) {  // dh_{t-1} = da_t W_hh, written over dh_t (already read)
-          small_gemm(d_a, w_hh_t.const_data_ptr<scalar_t>(), dh_rows.data_ptr<scalar_t>(), rows,
-                     hidden, width);
+          small_gemm(d_ah, width, 1, w_hh_t.const_data_ptr<scalar_t>(), hidden,
+                     dh_rows.data_ptr<scalar_t>(), hidden, rows, hidden, width, bypass, hidden);
           scalar_t* sums = parts + slot * part;
-          small_gemm(d_a, 1, width, h_buf + prev * hidden, hidden, sums, hidden, width, hidden,
+          small_gemm(d_ah, 1, width, h_buf + prev * hidden, hidden, sums, hidden, width, hidden,
                      rows, sums, hidden);
           scalar_t* sums_ih = sums + hidden * width;
           small_gemm(x_buf + here * inputs, 1, inputs, d_a, width, sums_ih, width, inputs, width,
                      rows, sums_ih, width);
           if (has_bias) add_columns(d_a, rows, width, bias_parts.data() + slot * width);
         } else {
-          dh_rows = linear(at::from_blob(const_cast<scalar_t*>(d_a), {rows, width},
+          dh_rows = linear(at::from_blob(const_cast<scalar_t*>(d_ah), {rows, width},
                                          gates.options()),
                            w_hh_t, at::Tensor(), onednn);
+          if (gru) dh_rows.add_(at::from_blob(dc_ptr, {rows, hidden}, gates.options()));
         }
       }
       dh.narrow(0, begin, rows).copy_(dh_rows);
@@ -662,6 +834,7 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
       }
     }
   });
+  });
   // After the loop: dx = da W_ih for all steps in one product; for a larger layer also
   // dW_hh = sum_t da_t^T h_{t-1}, dW_ih = sum_t da_t^T x_t and the bias gradient, a sum over rows.
   if (small) {
@@ -669,47 +842,74 @@ lstm_backward(const at::Tensor& d_output_in, const at::Tensor& d_h_n, const at::
   } else {
     // A library's product wants its inputs with the summed index (the steps' rows) last:
     // da^T and [h_{t-1}, x_t]^T, transposed here in tiles (a strided view would be copied by
-    // ATen, slowly, once per product); dW_hh and dW_ih are then ONE product.
-    at::Tensor d_gates_t = workspace({4 * hidden, n_rows}, rows.options());
+    // ATen, slowly, once per product); dW_hh and dW_ih are then ONE product (two for the GRU,
+    // whose recurrent product has gradients of its own).
+    at::Tensor d_gates_t = workspace({width, n_rows}, rows.options());
+    at::Tensor d_hw_t = gru ? workspace({width, n_rows}, rows.options()) : d_gates_t;
     at::Tensor inputs_t = workspace({hidden + inputs, n_rows}, rows.options());
-    AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "lstm_backward_sums", [&] {
+    AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "layer_backward_sums", [&] {
       scalar_t* inputs_t_ptr = inputs_t.data_ptr<scalar_t>();
-      transpose_into(rows.const_data_ptr<scalar_t>(), n_rows, 4 * hidden,
+      transpose_into(rows.const_data_ptr<scalar_t>(), n_rows, width,
                      d_gates_t.data_ptr<scalar_t>(), n_rows);
+      if (gru)
+        transpose_into(d_hw.const_data_ptr<scalar_t>(), n_rows, width,
+                       d_hw_t.data_ptr<scalar_t>(), n_rows);
       transpose_into(h_prev.const_data_ptr<scalar_t>(), n_rows, hidden, inputs_t_ptr, n_rows);
       transpose_into(x_rows.const_data_ptr<scalar_t>(), n_rows, inputs,
                      inputs_t_ptr + hidden * n_rows, n_rows);
       if (has_bias) {
-        d_bias = at::empty({4 * hidden}, rows.options());
-        row_sums(d_gates_t.const_data_ptr<scalar_t>(), 4 * hidden, n_rows,
-                 d_bias.data_ptr<scalar_t>());
+        d_bias = at::empty({width}, rows.options());
+        row_sums(d_gates_t.const_data_ptr<scalar_t>(), width, n_rows, d_bias.data_ptr<scalar_t>());
       }
     });
-    const at::Tensor d_weights = linear(d_gates_t, inputs_t, at::Tensor(), onednn);
-    d_weight_hh = d_weights.narrow(1, 0, hidden).contiguous();
-    d_weight_ih = d_weights.narrow(1, hidden, inputs).contiguous();
+    if (gru) {
+      d_weight_hh = linear(d_hw_t, inputs_t.narrow(0, 0, hidden), at::Tensor(), onednn);
+      d_weight_ih = linear(d_gates_t, inputs_t.narrow(0, hidden, inputs), at::Tensor(), onednn);
+    } else {
+      const at::Tensor d_weights = linear(d_gates_t, inputs_t, at::Tensor(), onednn);
+      d_weight_hh = d_weights.narrow(1, 0, hidden).contiguous();
+      d_weight_ih = d_weights.narrow(1, hidden, inputs).contiguous();
+    }
     dx = linear(rows, weight_ih.t().contiguous(), at::Tensor(), onednn);
   }
   dx = dx.view({steps, batch, inputs});
   if (!has_bias) d_bias = at::empty({0}, rows.options());
-  return {dx, d_weight_ih, d_weight_hh, d_bias, dh, dc};
+  // The cell's own weight, summed over every step's rows (in double, as the bias): a peephole
+  // p_i or p_f scales c_{t-1} in its gate, p_o scales c_t; the GRU's b_hn adds to h_{t-1} W_hn^T.
+  at::Tensor d_cell_w = at::empty({0}, rows.options());
+  if (kind == kPeephole) {
+    const auto states = [&](bool previous) {
+      return cs.narrow(0, previous == reverse ? 1 : 0, steps).reshape({n_rows, hidden});
+    };
+    const auto sum = [&](int64_t block, const at::Tensor& c) {
+      return (rows.narrow(1, block * hidden, hidden) * c).sum({0}, false, at::kDouble);
+    };
+    d_cell_w = at::stack({sum(0, states(true)), sum(1, states(true)), sum(3, states(false))})
+                   .to(rows.scalar_type());
+  } else if (gru) {
+    d_cell_w = d_hw.view({n_rows, width})
+                   .narrow(1, 2 * hidden, hidden)
+                   .sum({0}, false, at::kDouble)
+                   .to(rows.scalar_type());
+  }
+  return {dx, d_weight_ih, d_weight_hh, d_bias, d_cell_w, dh, dc};
 }
 
 }  // namespace
 
 TORCH_LIBRARY(lstm_study, m) {
   m.def(
-      "lstm_forward(Tensor x, Tensor weight_ih, Tensor weight_hh, Tensor? bias, Tensor h0,"
-      " Tensor c0, bool reverse, bool onednn, bool small_kernel, bool split)"
+      "layer_forward(Tensor x, Tensor weight_ih, Tensor weight_hh, Tensor? bias, Tensor? cell_w,"
+      " Tensor h0, Tensor c0, int kind, bool reverse, bool onednn, bool small_kernel, bool split)"
       " -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def(
-      "lstm_backward(Tensor d_output, Tensor d_h_n, Tensor d_c_n, Tensor x, Tensor weight_ih,"
-      " Tensor weight_hh, Tensor gates, Tensor hs, Tensor cs, Tensor tanh_cs, bool has_bias,"
-      " bool reverse, bool onednn, bool small_kernel, bool split)"
-      " -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+      "layer_backward(Tensor d_output, Tensor d_h_n, Tensor d_c_n, Tensor x, Tensor weight_ih,"
+      " Tensor weight_hh, Tensor? cell_w, Tensor gates, Tensor hs, Tensor cs, Tensor extra,"
+      " int kind, bool has_bias, bool reverse, bool onednn, bool small_kernel, bool split)"
+      " -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(lstm_study, CPU, m) {
-  m.impl("lstm_forward", &lstm_forward);
-  m.impl("lstm_backward", &lstm_backward);
+  m.impl("layer_forward", &layer_forward);
+  m.impl("layer_backward", &layer_backward);
 }

@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test test-other-cpu browser-test pdf bench env notebooks lock clean
+.PHONY: book test test-other-cpu browser-test pdf mathjax bench env notebooks lock clean
 
 # nbval on every chapter: only cells marked NBVAL_CHECK_OUTPUT must reproduce their committed output
 NBVAL := -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg book -q -ra -p no:randomly
@@ -52,16 +52,49 @@ test-other-cpu: $(STAMP)
 	echo "nbval with ATEN_CPU_CAPABILITY=default and a busy process (pid $$busy) alongside"; \
 	ATEN_CPU_CAPABILITY=default $(BIN)/python $(NBVAL)
 
+# A local MathJax for the browser test and the PDF, so that both typeset the formulas offline (the
+# pages load MathJax from a CDN). LSTM_STUDY_MATHJAX, when set, names one and nothing is fetched;
+# otherwise npm fetches MathJax once into MATHJAX_DIR (git-ignored), unpacked in a folder beside it
+# and renamed into place, so an interrupted fetch leaves no half cache. Without npm, or when the
+# fetch fails, it says so and the pages fall back on the CDN. The package's README.md is never
+# unpacked: the repository root is Sphinx's source folder, which would read it as a page.
+MATHJAX_VERSION := 3.2.2
+MATHJAX_CACHE ?= .cache/mathjax
+MATHJAX_DIR = $(MATHJAX_CACHE)/$(MATHJAX_VERSION)
+MATHJAX_JS = $(MATHJAX_DIR)/es5/tex-mml-chtml.js
+# Runs a command with LSTM_STUDY_MATHJAX as set, else the cache once fetched, else unset (the CDN).
+WITH_MATHJAX = LSTM_STUDY_MATHJAX="$${LSTM_STUDY_MATHJAX:-$$(test -f $(MATHJAX_JS) && cd $(MATHJAX_DIR) && pwd)}"
+
+mathjax:
+	@if [ -n "$${LSTM_STUDY_MATHJAX:-}" ] || [ -f $(MATHJAX_JS) ]; then exit 0; fi; \
+	if ! command -v npm >/dev/null; then \
+	  echo "npm not found: the pages will load MathJax from its CDN (to work offline, install npm or set LSTM_STUDY_MATHJAX to an unpacked mathjax@$(MATHJAX_VERSION))"; \
+	  exit 0; \
+	fi; \
+	mkdir -p $(MATHJAX_CACHE) && fetch=$$(mktemp -d $(MATHJAX_CACHE)/.fetch-XXXXXX) || exit 1; \
+	trap 'rm -rf "$$fetch"' EXIT; trap 'exit 130' INT TERM HUP; \
+	if ! (cd "$$fetch" && npm pack --loglevel=error --fetch-retries=1 mathjax@$(MATHJAX_VERSION) \
+	      && tar -xzf mathjax-$(MATHJAX_VERSION).tgz --exclude='*.md') >/dev/null 2>"$$fetch/log" \
+	    || [ ! -f "$$fetch/package/es5/tex-mml-chtml.js" ]; then \
+	  echo "could not fetch MathJax with npm ($$(head -n 1 "$$fetch/log")): the pages will load it from its CDN"; \
+	  exit 0; \
+	fi; \
+	[ -e $(MATHJAX_DIR) ] || mv "$$fetch/package" $(MATHJAX_DIR); \
+	if [ -f $(MATHJAX_JS) ]; then echo "fetched MathJax $(MATHJAX_VERSION) with npm into $(MATHJAX_DIR)"; \
+	else echo "$(MATHJAX_DIR) holds no es5/tex-mml-chtml.js: remove it and run make again"; fi
+
 # Read the freshly built book in headless Chromium (Debian's chromium + chromium-driver): every page
-# of the table of contents; screenshots in _build/screenshots/. Skips, saying why, without a browser.
-browser-test: book
-	$(BIN)/python -m pytest tests/browser -m browser -q -ra
+# of the table of contents; screenshots in _build/screenshots/. Skips, saying why, without a browser;
+# typesets the math with the local MathJax (above), else checks only that the TeX is in the pages.
+browser-test: book mathjax
+	$(WITH_MATHJAX) $(BIN)/python -m pytest tests/browser -m browser -q -ra
 
 # The whole book as one PDF, _build/pdf/book.pdf (title page, contents, page numbers), printed from
 # the built pages by headless Chromium (see scripts/make_pdf.py; says how to install it when it is
 # missing); also copied beside the site as _build/html/book.pdf, where the introduction links to it.
-pdf: book
-	$(BIN)/python scripts/make_pdf.py
+# Typesets with the local MathJax (above), else the CDN's; fails in one line when neither loads.
+pdf: book mathjax
+	$(WITH_MATHJAX) $(BIN)/python scripts/make_pdf.py
 	cp _build/pdf/book.pdf _build/html/book.pdf
 
 # Time one LSTM training step, ours against torch.nn.LSTM (CPU with 2 threads, then CUDA if there

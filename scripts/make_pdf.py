@@ -9,8 +9,10 @@ has typeset its formulas; pypdf then joins the pages behind a title page and a t
 stamps page numbers, adds a bookmark per chapter and turns links between chapters into links
 inside the PDF. The HTML loads MathJax from a CDN: with LSTM_STUDY_MATHJAX set to a local MathJax 3
 package (`npm pack mathjax@3.2.2`, unpacked) the pages use it and nothing leaves the machine;
-otherwise the browser fetches MathJax from the CDN, and the script fails if it cannot.
-Exits 2, saying how to install it, when Chromium is missing.
+otherwise the browser fetches MathJax from the CDN (`make pdf` fetches the package with npm into
+.cache/mathjax/ and sets LSTM_STUDY_MATHJAX). Exits 2, saying how to install it, when Chromium is
+missing; exits 1 with one line saying what to do when a page cannot be printed (MathJax did not
+load, a page did not finish loading).
 """
 
 from __future__ import annotations
@@ -50,17 +52,37 @@ INSTALL_HINT = (
     "(Debian/Ubuntu), or set CHROMIUM and CHROMEDRIVER to a Chrome and its chromedriver."
 )
 
-# Resolve once the page's formulas are typeset (or at once when it has none); give up after 60 s.
+MATHJAX_HINT = (
+    "let `make pdf` fetch it into .cache/mathjax/ (it needs npm and npm's registry), or set "
+    "LSTM_STUDY_MATHJAX to a local MathJax 3 (`npm pack mathjax@3.2.2 && tar xzf "
+    "mathjax-3.2.2.tgz`, then the `package` folder)"
+)
+
+# Resolve once the page's formulas are typeset (or at once when it has none). Runs after the load
+# event, which waits for the page's MathJax script: a MathJax that has not started 10 s later
+# never will (its CDN is unreachable), so give up then instead of waiting longer.
 TYPESET_JS = """
 const done = arguments[arguments.length - 1];
 if (!document.querySelector('.math')) { done('no math'); return; }
-const deadline = Date.now() + 60000;
+const deadline = Date.now() + 10000;
 const wait = () => (window.MathJax && MathJax.startup && MathJax.startup.promise)
   ? MathJax.startup.promise.then(() => done('typeset'), e => done('failed: ' + e))
   : (Date.now() > deadline ? done('MathJax did not load') : setTimeout(wait, 100));
 wait();
 """
 IMAGES_JS = "return [...document.images].every(i => i.complete) && document.fonts.status=='loaded'"
+
+
+class PrintError(Exception):
+    """A page of the book could not be printed; the message says what to do."""
+
+
+class MathJaxError(PrintError):
+    """MathJax did not load in a page, or failed to typeset it."""
+
+
+class PageTimeout(PrintError):
+    """A page, its images or its fonts did not finish loading."""
 
 
 @dataclass(frozen=True)
@@ -203,20 +225,25 @@ def chromium(offline: bool, console_log: bool = False) -> Iterator[Any]:
 def print_page(driver: Any, url: str, margins: dict[str, float] = MARGINS) -> bytes:
     """Load one page, wait for its formulas, images and fonts, and print it to PDF."""
     driver.get(url)
+    page = urlsplit(url).path.lstrip("/")
     deadline = time.monotonic() + 60
     while driver.execute_script("return document.readyState") != "complete":
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not finish loading in 60 s")
+            raise PageTimeout(f"{page} did not finish loading in 60 s")
         time.sleep(0.1)
     typeset = driver.execute_async_script(TYPESET_JS)
-    if typeset not in ("typeset", "no math"):
-        raise RuntimeError(
-            f"{url}: {typeset}; set LSTM_STUDY_MATHJAX to a local MathJax 3 "
-            "(`npm pack mathjax@3.2.2 && tar xzf mathjax-3.2.2.tgz`, then the `package` folder)"
+    if typeset == "MathJax did not load":
+        source = (
+            "its local copy" if MATHJAX_LOCAL in driver.page_source else MATHJAX_CDN
         )
+        raise MathJaxError(
+            f"MathJax did not load in {page} from {source}: {MATHJAX_HINT}"
+        )
+    if typeset not in ("typeset", "no math"):
+        raise MathJaxError(f"MathJax could not typeset {page} ({typeset})")
     while not driver.execute_script(IMAGES_JS):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{url}: images or fonts did not load in 60 s")
+            raise PageTimeout(f"{page}: images or fonts did not load in 60 s")
         time.sleep(0.1)
     result = driver.execute_cdp_cmd(
         "Page.printToPDF",
@@ -436,7 +463,11 @@ def main(argv: list[str] | None = None) -> int:
         else f"MathJax from {MATHJAX_CDN}"
     )
     print(f"printing {args.html} with headless Chromium ({source})")
-    pages, chapters = make_pdf(args.html.resolve(), args.out, args.mathjax)
+    try:
+        pages, chapters = make_pdf(args.html.resolve(), args.out, args.mathjax)
+    except PrintError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     size = args.out.stat().st_size / 1e6
     print(
         f"{args.out}: {pages} pages, {chapters} chapters, {size:.1f} MB, "

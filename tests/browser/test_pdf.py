@@ -2,9 +2,9 @@
 page numbers.
 
 Needs a build (`make book`), Debian's chromium + chromium-driver and a local MathJax
-(LSTM_STUDY_MATHJAX, as .ci/run fetches it): the browser resolves no outside host here, so the
-formulas could not be typeset from the CDN. Skips with a message when one is missing, unless
-LSTM_STUDY_REQUIRE_BROWSER=1.
+(LSTM_STUDY_MATHJAX, which `make browser-test` sets to the copy it fetches into .cache/mathjax/):
+the browser resolves no outside host here, so the formulas could not be typeset from the CDN.
+Skips with a message when one is missing, unless LSTM_STUDY_REQUIRE_BROWSER=1.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def pdf(
     """Print the built book with scripts/make_pdf.py into a temporary folder; return its reader."""
     if not mathjax:
         missing(
-            "no local MathJax: set LSTM_STUDY_MATHJAX (see .ci/run) to print the book's math"
+            "no local MathJax to print the book's math: run `make browser-test`, which fetches "
+            "one with npm, or set LSTM_STUDY_MATHJAX"
         )
     from pypdf import PdfReader
 

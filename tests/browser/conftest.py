@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+import yaml
 from bs4 import BeautifulSoup
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,6 +48,20 @@ class Page:
     is_notebook: (
         bool  # built from an .ipynb: must offer launch buttons and the .ipynb download
     )
+
+
+def numbered_chapters(repo: Path = REPO) -> dict[str, int]:
+    """The chapters of `_toc.yml`'s `numbered: true` parts, as built pages ("book/03_lstm.html"),
+    each with its place among them in reading order (1, 2, ...): the number the book must show for
+    it and the number its file name must start with. Parts count on from the one before."""
+    toc = yaml.safe_load((repo / "_toc.yml").read_text(encoding="utf8"))
+    files = [
+        chapter["file"]
+        for part in toc.get("parts", [])
+        if part.get("numbered")
+        for chapter in part.get("chapters", [])
+    ]
+    return {f"{file}.html": place for place, file in enumerate(files, start=1)}
 
 
 def _missing(reason: str) -> None:
@@ -107,6 +122,12 @@ def missing() -> Callable[[str], None]:
 def repo_root() -> Path:
     """The repository the book was built from."""
     return REPO
+
+
+@pytest.fixture(scope="session")
+def chapter_numbers() -> dict[str, int]:
+    """Each numbered chapter's page with the number it must show (see `numbered_chapters`)."""
+    return numbered_chapters()
 
 
 @pytest.fixture(scope="session")

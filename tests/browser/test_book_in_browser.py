@@ -7,6 +7,7 @@ after building. Screenshots of every page land in _build/screenshots/ (LSTM_STUD
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from pathlib import Path
@@ -93,6 +94,14 @@ return {
   equationRefs: [...art.querySelectorAll('a[href*="#equation-"]')].filter(
     a => !a.classList.contains('headerlink')).map(a => ({href: a.href, text: a.textContent.trim()})),
   unresolved: art.textContent.includes('???'),
+  // The numbers a reader sees for the chapter: window title, headings, figure and exercise
+  // captions (equations above), and the sidebar's entries (links to pages, not to sections).
+  title: document.title,
+  headingNumbers: [...art.querySelectorAll('h1, h2, h3, h4, h5, h6')].map(
+    h => h.querySelector(':scope > .section-number')).filter(s => s).map(s => s.textContent.trim()),
+  captionNumbers: [...art.querySelectorAll('.caption-number')].map(s => s.textContent.trim()),
+  nav: [...document.querySelectorAll('nav.bd-docs-nav a.reference.internal')].filter(a => !a.hash)
+    .map(a => ({path: new URL(a.href).pathname.replace(/^\//, ''), text: a.textContent.trim()})),
 };
 """
 
@@ -293,6 +302,51 @@ def test_equations_numbered_and_references_resolve(
         assert ref["text"].startswith("("), (
             f"{page.path}: equation reference {ref} has no number"
         )
+
+
+def _chapter_number(text: str) -> int | None:
+    """The chapter number a title or heading starts with ("7. Getting the data" is 7), if any."""
+    found = re.match(r"(\d+)\.(\s|$)", text)
+    return int(found.group(1)) if found else None
+
+
+def test_chapter_number_is_its_place_and_its_file_name(
+    page: Any, report: dict[str, Any], chapter_numbers: dict[str, int]
+) -> None:
+    """A chapter of a numbered part shows its place in the reading order (_toc.yml, counting on
+    across parts) as its number, in its window title, heading and sidebar entry, and before every
+    section, figure, exercise and equation number; its file name starts with that number. Pages
+    outside the numbered parts show no chapter number."""
+    expected = chapter_numbers.get(page.path)
+    problems = []
+    name = Path(page.path).name
+    if expected is not None and not name.startswith(f"{expected:02d}_"):
+        problems.append(
+            f"chapter {expected} in reading order: its file name should start {expected:02d}_"
+        )
+    entry = [e["text"] for e in report["nav"] if e["path"] == page.path]
+    headings = report["headingNumbers"]
+    shown = {
+        "window title": _chapter_number(report["title"]),
+        "heading": _chapter_number(headings[0]) if headings else None,
+    }
+    if entry or expected is not None:
+        shown["sidebar entry"] = _chapter_number(entry[0]) if entry else None
+    for where, number in shown.items():
+        if number != expected:
+            problems.append(
+                f"the {where} shows {number or 'no number'}, expected {expected or 'none'}"
+            )
+    if expected is not None:
+        numbers = [
+            *headings[1:],
+            *report["captionNumbers"],
+            *(e["number"] for e in report["equations"]),
+        ]
+        stray = [n for n in numbers if not re.search(rf"(^|[\s(]){expected}\.\d", n)]
+        if stray:
+            problems.append(f"numbers not of chapter {expected}: {stray}")
+    assert not problems, f"{page.path}: " + "; ".join(problems)
 
 
 def test_no_horizontal_overflow(page: Any, report: dict[str, Any]) -> None:

@@ -54,6 +54,38 @@ def graph_nodes(output: Tensor) -> int:
     return len(seen)
 
 
+#: the backward node each hand-written loop leaves in the graph (the readable loop leaves none)
+LOOP_NODES = {"CompiledLayerBackward": "compiled", "FusedLSTMScanBackward": "fused"}
+#: words in the names of the nodes PyTorch's own recurrent kernels leave (oneDNN, cuDNN, ATen)
+TORCH_NODE_WORDS = ("Rnn", "Lstm", "Gru")
+
+
+def loops_in_graph(output: Tensor) -> set[str]:
+    """Which loops computed ``output``: ``"compiled"``, ``"fused"``, ``"torch"`` or ``"readable"``.
+
+    Read off the autograd graph: each hand-written loop leaves one node per layer and
+    direction, and PyTorch's LSTM kernels one named for them (``MkldnnRnnLayerBackward0`` on
+    the CPU). A recurrent output with none of these came from the readable loop (or from a
+    PyTorch layer that autograd records op by op, as its CPU GRU); where a loop of ours
+    feeds another, only the hand-written ones are named.
+    """
+    seen: set[Any] = set()
+    found: set[str] = set()
+    stack = [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        name = type(node).__name__
+        if name in LOOP_NODES:
+            found.add(LOOP_NODES[name])
+        elif any(word in name for word in TORCH_NODE_WORDS):
+            found.add("torch")
+        stack.extend(parent for parent, _ in node.next_functions)
+    return found or {"readable"}
+
+
 def ops_per_step(
     layer: nn.Module, batch: int, steps: tuple[int, int] = (20, 40)
 ) -> dict[str, float]:

@@ -143,8 +143,8 @@ void with_cell(int64_t kind, const F& f) {
 template <int K, typename T>
 inline void forward_row(const T* __restrict x, const T* __restrict hw, T* __restrict a,
                         const T* __restrict h_prev, T* __restrict h_new,
-                        const T* __restrict c_prev, T* __restrict c_new, T* __restrict extra,
-                        const T* __restrict cw, int64_t hidden) {
+                        const T* __restrict c_prev, T* __restrict c_new,
+                        T* __restrict extra, const T* __restrict cw, int64_t hidden) {
   using C = Cell<K>;
   if constexpr (K == kRnnTanh || K == kRnnRelu) {
 #pragma omp simd
@@ -170,12 +170,15 @@ inline void forward_row(const T* __restrict x, const T* __restrict hw, T* __rest
     }
   } else {
     constexpr bool peep = K == kPeephole;
-    const int64_t oi = C::i * hidden, of = C::f * hidden, og = C::g * hidden, oo = C::o * hidden;
+    const int64_t oi = C::i * hidden, of = C::f * hidden;
+    const int64_t og = C::g * hidden, oo = C::o * hidden;
 #pragma omp simd
     for (int64_t j = 0; j < hidden; ++j) {
       const T cp = c_prev[j];
       T i = T(1), f = T(1), o = T(1);
-      if constexpr (C::i >= 0) i = sigmoid(x[oi + j] + hw[oi + j] + (peep ? cw[j] * cp : T(0)));
+      if constexpr (C::i >= 0) {
+        i = sigmoid(x[oi + j] + hw[oi + j] + (peep ? cw[j] * cp : T(0)));
+      }
       if constexpr (C::f >= 0) {
         f = sigmoid(x[of + j] + hw[of + j] + (peep ? cw[hidden + j] * cp : T(0)));
       } else if constexpr (K == kCoupled) {

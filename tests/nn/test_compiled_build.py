@@ -148,6 +148,8 @@ def test_a_build_that_outlasts_the_wait_runs_the_fused_loop_with_one_warning(
             ours(x)
     assert len(caught) == 1, [str(w.message) for w in caught]
     assert "BuildLockTimeoutError" in str(caught[0].message)
+    assert "holds the build" in str(caught[0].message)
+    assert "C++ compiler" not in str(caught[0].message)
     assert "FusedLSTMScan" in out.grad_fn.name()
     torch.testing.assert_close(out, theirs(x)[0], atol=1e-5, rtol=1e-5)
     with pytest.raises(BuildLockTimeoutError, match="If that build is stuck, end it"):

@@ -197,9 +197,15 @@ def can_run(
         )
     elif not load():
         key = "build"
+        reason = unavailable_reason() or ""
+        advice = (
+            "Another process holds the build: let it finish, or end it."
+            if "BuildLockTimeoutError" in reason
+            else "It needs a C++ compiler (g++) and ninja."
+        )
         problem = (
             f"the C++ loop could not be built, so {fallback} runs instead "
-            f"({unavailable_reason()}). It needs a C++ compiler (g++) and ninja."
+            f"({reason}). {advice}"
         )
     if problem is None:
         return True

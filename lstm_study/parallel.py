@@ -23,12 +23,14 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import random
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+import numpy as np
 import torch
 
 from lstm_study.errors import ConfigError
@@ -105,13 +107,39 @@ def run_all(
     ``function`` and every argument must pickle (a module-level function, arrays, configs);
     results come back in the order of ``calls``. An exception in a call is raised here.
     """
+    return run_each([(function, kwargs) for kwargs in calls], device=device)
+
+
+def _here(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Run one call here, leaving random state and thread count as a worker would: untouched."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            return function(**kwargs)
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+            torch.set_num_threads(threads)
+
+
+def run_each(
+    calls: Sequence[tuple[Callable[..., Any], dict[str, Any]]],
+    *,
+    device: torch.device | None = None,
+) -> list[Any]:
+    """``[function(**kwargs) for function, kwargs in calls]``, spread over worker processes.
+
+    Either way the caller's random state (``random``, NumPy's, PyTorch's on the CPU) and
+    thread count are left as they were: a call that sets them sets its own copy.
+    """
     size = min(worker_count(), len(calls))
     if size <= 1 or (device is not None and device.type != "cpu"):
-        return [function(**kwargs) for kwargs in calls]
+        return [_here(function, kwargs) for function, kwargs in calls]
     threads = torch.get_num_threads()
     try:
         pool = _executor(size)
-        futures = [pool.submit(_call, threads, function, kwargs) for kwargs in calls]
+        futures = [pool.submit(_call, threads, f, kwargs) for f, kwargs in calls]
         return [future.result() for future in futures]
     except BrokenProcessPool as error:
         _shutdown()
@@ -122,6 +150,6 @@ def run_all(
             "`if __name__ == '__main__':` for the workers to start; "
             f"{ENVIRONMENT}=1 turns them off",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-        return [function(**kwargs) for kwargs in calls]
+        return [_here(function, kwargs) for function, kwargs in calls]

@@ -13,6 +13,7 @@ import torch
 from lstm_study import parallel
 from lstm_study.errors import ConfigError
 from lstm_study.forecast.backtest import walk_forward
+from lstm_study.runtime import seed_everything
 from tests.forecast.conftest import price_table, tiny_config
 
 
@@ -104,3 +105,22 @@ def test_an_unguarded_script_trains_here_after_one_warning(tmp_path) -> None:
     assert done.stdout.strip().splitlines()[-1] == "[{'n': 1}, {'n': 2}]"
     assert done.stderr.count("training here instead") == 1
     assert "__name__ == '__main__'" in done.stderr
+
+
+def test_different_functions_run_in_one_pool(two_workers: None) -> None:
+    calls = [(dict, {"a": 1}), (torch.get_num_threads, {}), (dict, {"b": 2})]
+    assert parallel.run_each(calls) == [{"a": 1}, torch.get_num_threads(), {"b": 2}]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_callers_random_state_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    monkeypatch.setenv(parallel.ENVIRONMENT, workers)
+    torch.manual_seed(7)
+    np.random.seed(7)
+    expected = (torch.rand(1).item(), np.random.rand())
+    torch.manual_seed(7)
+    np.random.seed(7)
+    parallel.run_all(seed_everything, [{"seed": 0}, {"seed": 1}])
+    assert (torch.rand(1).item(), np.random.rand()) == expected

@@ -29,7 +29,7 @@ kernel and several threads, blocks of the batch's rows run through the whole loo
 own threads (``SPLIT_ROWS``).
 
 It is compiled by :func:`torch.utils.cpp_extension.load` on first use (g++ and ninja; about
-23 s on 2 cores for all ten cells, twice the 12 s of the LSTM's loop alone) and cached in
+20 s on 2 cores for all ten cells, about twice the LSTM's loop alone) and cached in
 ``TORCH_EXTENSIONS_DIR`` (by default ``~/.cache/torch_extensions``), under a name that changes
 with the source, the compiler flags, torch's version and this processor's instruction sets, so a
 cache made on one processor is never loaded on another.

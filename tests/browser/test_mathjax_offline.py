@@ -109,6 +109,12 @@ def _make_mathjax(
     )
 
 
+def _default_signals() -> None:
+    """In the child, before exec: SIGINT and SIGTERM back to their default actions."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+
+
 def _npm_calls(fake: dict[str, Path]) -> int:
     """How many times the fake npm ran."""
     log = fake["log"]
@@ -160,6 +166,9 @@ def test_interrupted_fetch_leaves_no_cache(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        # a shell cannot catch a signal ignored when it starts: give make the defaults, whatever
+        # an earlier test (or the terminal running pytest) left this process with
+        preexec_fn=_default_signals,
     )
     try:
         deadline = time.monotonic() + 30

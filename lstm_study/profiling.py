@@ -41,8 +41,8 @@ def count_ops(run: Callable[[], Any]) -> tuple[Counter[str], Any]:
     return counter.counts, result
 
 
-def graph_nodes(output: Tensor) -> int:
-    """Return how many autograd nodes the backward pass from ``output`` would visit."""
+def _graph(output: Tensor) -> set[Any]:
+    """Every autograd node the backward pass from ``output`` would visit."""
     seen: set[Any] = set()
     stack = [output.grad_fn]
     while stack:
@@ -51,7 +51,12 @@ def graph_nodes(output: Tensor) -> int:
             continue
         seen.add(node)
         stack.extend(parent for parent, _ in node.next_functions)
-    return len(seen)
+    return seen
+
+
+def graph_nodes(output: Tensor) -> int:
+    """Return how many autograd nodes the backward pass from ``output`` would visit."""
+    return len(_graph(output))
 
 
 #: the backward node each hand-written loop leaves in the graph (the readable loop leaves none)
@@ -69,20 +74,12 @@ def loops_in_graph(output: Tensor) -> set[str]:
     PyTorch layer that autograd records op by op, as its CPU GRU); where a loop of ours
     feeds another, only the hand-written ones are named.
     """
-    seen: set[Any] = set()
     found: set[str] = set()
-    stack = [output.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        name = type(node).__name__
+    for name in (type(node).__name__ for node in _graph(output)):
         if name in LOOP_NODES:
             found.add(LOOP_NODES[name])
         elif any(word in name for word in TORCH_NODE_WORDS):
             found.add("torch")
-        stack.extend(parent for parent, _ in node.next_functions)
     return found or {"readable"}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterator
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -137,6 +138,29 @@ class RecurrentBase(nn.Module):
     def _fallback(self) -> str:
         """What runs where the compiled loop cannot: here the readable loop."""
         return "readable"
+
+    def _compiled_one_state(
+        self,
+        cell: str,
+        layer_input: Tensor,
+        weight_ih: Tensor,
+        weight_hh: Tensor,
+        bias: Tensor | None,
+        cell_weight: Tensor | None,
+        h0: Tensor,
+        reverse: bool,
+    ) -> tuple[Tensor, State]:
+        """One direction of a one-state layer (RNN, GRU) through the compiled loop.
+
+        The loop carries a cell state for the LSTM; here it is zeros and unused. Second
+        derivatives come from the family's ``_readable_layer`` on the same inputs.
+        """
+        output, h, _ = compiled.compiled_layer(
+            cell, layer_input, weight_ih, weight_hh, bias, cell_weight, h0,
+            torch.zeros_like(h0), reverse, None,
+            partial(self._readable_layer, reverse=reverse),  # type: ignore[attr-defined]
+        )  # fmt: skip
+        return output, (h,)
 
     def _backend_repr(self) -> str:
         """``, backend='...'`` for :meth:`extra_repr` where it is not the default."""

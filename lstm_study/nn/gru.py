@@ -25,14 +25,11 @@ layer with the readable loop and differentiates that.
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 from torch import Tensor
 
 from lstm_study.errors import ConfigError
 from lstm_study.nn.base import RecurrentBase, State, Weights
-from lstm_study.nn.compiled import compiled_layer
 
 #: where the reset gate acts: after the recurrent product (torch, cuDNN) or before it (Cho et al.)
 RESET_FORMS = ("after", "before")
@@ -97,12 +94,9 @@ class GRU(RecurrentBase):
             # scales it: n = tanh(x_n + b_in + r (W_hn h + b_hn))
             bias = bias_ih + torch.cat((bias_hh[: 2 * size], bias_hh.new_zeros(size)))
             bias_hn = bias_hh[2 * size :]
-        output, h, _ = compiled_layer(
-            "gru", layer_input, weight_ih, weight_hh, bias, bias_hn, h0,
-            torch.zeros_like(h0), reverse, None,
-            partial(self._readable_layer, reverse=reverse),
-        )  # fmt: skip
-        return output, (h,)
+        return self._compiled_one_state(
+            "gru", layer_input, weight_ih, weight_hh, bias, bias_hn, h0, reverse
+        )
 
     def _readable_layer(
         self,

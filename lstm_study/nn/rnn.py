@@ -20,15 +20,12 @@ with the readable loop and differentiates that.
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 from lstm_study.errors import ConfigError
 from lstm_study.nn.base import RecurrentBase, State, Weights
-from lstm_study.nn.compiled import compiled_layer
 
 
 class RNN(RecurrentBase):
@@ -86,12 +83,10 @@ class RNN(RecurrentBase):
         (h0,) = state
         # both biases act on every step alike: one bias for the input projection
         bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
-        output, h, _ = compiled_layer(
-            f"rnn_{self.nonlinearity}", layer_input, weight_ih, weight_hh, bias, None, h0,
-            torch.zeros_like(h0), reverse, None,
-            partial(self._readable_layer, reverse=reverse),
-        )  # fmt: skip
-        return output, (h,)
+        cell = f"rnn_{self.nonlinearity}"
+        return self._compiled_one_state(
+            cell, layer_input, weight_ih, weight_hh, bias, None, h0, reverse
+        )
 
     def _readable_layer(
         self,

@@ -258,7 +258,9 @@ class CompiledLayer(torch.autograd.Function):
         trace: list[Tensor] | None,
         readable: Readable | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        onednn = use_onednn(x.dtype)
+        # one step (sampling a character at a time) keeps the BLAS: reordering W_hh for oneDNN
+        # costs several times the one product it would serve
+        onednn = use_onednn(x.dtype) and x.size(0) > 1
         small = PRODUCTS == "auto" and x.dtype == torch.float32
         kind = CELLS[cell]
         output, h_n, c_n, gates, hs, cs, extra = torch.ops.lstm_study.layer_forward(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from lstm_study.text.model import CharLSTM
 from lstm_study.text.vocab import Vocabulary
 
 WEIGHTS_PATH: Path = Path(__file__).resolve().parent / "weights" / "char_lstm.pt"
+#: the Shakespeare chapter's small model (2 x 128, 600 steps), made by the same command
+SMALL_WEIGHTS_PATH: Path = WEIGHTS_PATH.with_name("char_lstm_2x128.pt")
 #: how held-out text is scored everywhere (the chapter, the sidecar): streams and window length
 EVAL_BATCH, EVAL_WINDOW = 16, 128
 
@@ -26,6 +29,14 @@ def sidecar_path(weights: Path) -> Path:
 def sha256(path: Path) -> str:
     """The hex sha256 of a file."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def command_options(info: dict) -> dict[str, str]:
+    """The options of the ``train-text`` command a sidecar records, e.g. ``{"--steps": "600"}``."""
+    words = shlex.split(
+        info["command"]
+    )  # lstm-study train-text --output FILE --name value ...
+    return dict(zip(words[2::2], words[3::2], strict=True))
 
 
 @dataclass

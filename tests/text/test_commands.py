@@ -13,10 +13,11 @@ from lstm_study.text.corpus import load_corpus
 from lstm_study.text.vocab import Vocabulary
 
 
-def test_shipped_weights_match_their_recorded_sha256_and_size_limit():
-    info = json.loads(weights.sidecar_path(weights.WEIGHTS_PATH).read_text())
-    assert weights.sha256(weights.WEIGHTS_PATH) == info["weights_sha256"]
-    assert weights.WEIGHTS_PATH.stat().st_size <= 5 * 1024**2
+@pytest.mark.parametrize("path", [weights.WEIGHTS_PATH, weights.SMALL_WEIGHTS_PATH])
+def test_shipped_weights_match_their_recorded_sha256_and_size_limit(path):
+    info = json.loads(weights.sidecar_path(path).read_text())
+    assert weights.sha256(path) == info["weights_sha256"]
+    assert path.stat().st_size <= 5 * 1024**2
     for key in (
         "command",
         "seed",
@@ -31,7 +32,17 @@ def test_shipped_weights_match_their_recorded_sha256_and_size_limit():
     assert info["command"].startswith("lstm-study train-text ")
     # the vocabulary is the one the training plays give
     assert tuple(info["vocabulary"]) == Vocabulary.build(load_corpus("train")).chars
-    torch.load(weights.WEIGHTS_PATH, weights_only=True)  # plain tensors only
+    torch.load(path, weights_only=True)  # plain tensors only
+    # the record's command names the model it made
+    options = weights.command_options(info)
+    assert options["--output"] == str(path.relative_to(path.parents[3]))
+    assert int(options["--hidden-size"]) == info["config"]["hidden_size"]
+    assert (
+        int(options["--steps"])
+        * int(options["--batch-size"])
+        * int(options["--window"])
+        == info["characters_trained"]
+    )
 
 
 def test_generate_prints_a_sample_from_the_shipped_model(capsys):

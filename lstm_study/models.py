@@ -64,3 +64,26 @@ def matching_bidirectional_hidden_size(
     return min(
         range(1, hidden_size + 1), key=lambda size: abs(total(size, True) - target)
     )
+
+
+def regressor(
+    kind: str, input_size: int, hidden: int, *, forget_bias: float = 0.0
+) -> SequenceRegressor:
+    """A fresh batch-first ``"RNN"`` or ``"LSTM"`` of ``hidden`` units with a linear read-out.
+
+    The LSTM's forget-gate bias is raised by ``forget_bias`` (gate order i, f, g, o: f is the
+    second block of ``bias_ih_l0``). A module-level function, so that
+    ``functools.partial(regressor, ...)`` pickles into :mod:`lstm_study.parallel`'s workers.
+    """
+    import torch
+
+    from lstm_study.nn import LSTM, RNN  # the layers import nothing from here
+
+    if kind == "RNN":
+        return SequenceRegressor(RNN(input_size, hidden, batch_first=True))
+    if kind != "LSTM":
+        raise ConfigError(f"kind must be 'RNN' or 'LSTM', got {kind!r}")
+    layer = LSTM(input_size, hidden, batch_first=True)
+    with torch.no_grad():
+        layer.bias_ih_l0[hidden : 2 * hidden] += forget_bias
+    return SequenceRegressor(layer)

@@ -126,6 +126,38 @@ def accuracy_by_position(
     )
 
 
+def train_on_adding(
+    make_model: Callable[[], nn.Module],
+    length: int,
+    *,
+    seed: int,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    clip_norm: float | None = None,
+) -> tuple[nn.Module, TrainingHistory]:
+    """Chapter 3's protocol: seed everything with ``seed``, build, train on the adding problem.
+
+    Each of ``steps`` Adam steps draws a fresh batch of ``length``-step sequences from the
+    generator the seed gives. Returns the trained model and its history; a pure function of
+    its arguments, so independent runs can go to :func:`lstm_study.parallel.run_all`.
+    """
+    from lstm_study.runtime import seed_everything  # runtime imports nothing from here
+    from lstm_study.tasks import adding_problem
+
+    batches = seed_everything(seed)
+    model = make_model()
+    history = train(
+        model,
+        lambda n: adding_problem(n, length, generator=batches),
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        clip_norm=clip_norm,
+    )
+    return model, history
+
+
 def recall_by_lag(
     make_model: Callable[[], nn.Module],
     lags: list[int],

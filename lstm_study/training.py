@@ -167,6 +167,7 @@ def recall_by_lag(
     test_size: int = 2000,
     seed: int = 0,
     test_seed: int = 1234,
+    valid_seed: int | None = None,
     **train_options: object,
 ) -> list[dict[str, float]]:
     """Train a fresh model per lag on delayed recall and score it on held-out sequences.
@@ -175,11 +176,17 @@ def recall_by_lag(
     batches, then the test MSE and R² = 1 - MSE / (1/3) on ``test_size`` sequences drawn from one
     generator seeded ``test_seed`` and shared by the lags in order; ``train_options`` (for
     example ``batch_size``, ``clip_norm``) go to :func:`train`. Returns one row per lag.
+    With ``valid_seed``, each row also holds ``"valid r2"``, the R² on as many validation
+    sequences from a generator seeded ``valid_seed``: the score to choose a setting by, so
+    that the test sequences choose nothing.
     """
     from lstm_study.runtime import seed_everything  # runtime imports nothing from here
     from lstm_study.tasks import delayed_recall
 
     test_generator = torch.Generator().manual_seed(test_seed)
+    valid_generator = (
+        None if valid_seed is None else torch.Generator().manual_seed(valid_seed)
+    )
     rows = []
     for lag in lags:
         generator = seed_everything(seed)
@@ -189,4 +196,7 @@ def recall_by_lag(
         x_test, y_test = delayed_recall(test_size, lag, generator=test_generator)
         mse = evaluate(model, x_test, y_test)
         rows.append({"lag": lag, "test MSE": mse, "r2": 1 - mse / (1 / 3)})
+        if valid_generator is not None:
+            x_valid, y_valid = delayed_recall(test_size, lag, generator=valid_generator)
+            rows[-1]["valid r2"] = 1 - evaluate(model, x_valid, y_valid) / (1 / 3)
     return rows

@@ -22,6 +22,14 @@ def test_one_row_per_lag_with_r2_from_the_mse():
         assert row["r2"] == pytest.approx(1 - row["test MSE"] * 3)
 
 
+def test_a_validation_seed_adds_a_score_on_other_sequences_and_leaves_the_test_alone():
+    plain = recall_by_lag(_rnn, [1, 3], steps=3, test_size=50)
+    rows = recall_by_lag(_rnn, [1, 3], steps=3, test_size=50, valid_seed=99)
+    for row, before in zip(rows, plain, strict=True):
+        assert row["r2"] == before["r2"] and "valid r2" not in before
+        assert row["valid r2"] != row["r2"]  # other sequences, another score
+
+
 def test_the_same_seeds_give_the_same_scores_and_options_reach_train():
     first = recall_by_lag(_rnn, [2], steps=3, test_size=50, clip_norm=1.0)
     again = recall_by_lag(_rnn, [2], steps=3, test_size=50, clip_norm=1.0)

@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "lstm_study.data.commands",
     "lstm_study.forecast.commands",
     "lstm_study.experiments.ablation",
+    "lstm_study.experiments.adding",
     "lstm_study.forecast.tuning",
     "lstm_study.text.commands",
 )

@@ -17,6 +17,7 @@ Tasks:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import platform
@@ -91,6 +92,7 @@ def set_forget_bias(layer: nn.Module, bias: float) -> None:
         layer.bias_ih_l0[rows] += sign * bias
 
 
+@functools.lru_cache(maxsize=None)  # a pure function of its arguments, called per run
 def matched_hidden(kind: str, input_size: int, out_features: int) -> int:
     """The width at which ``kind`` has the parameter count closest to the standard LSTM's."""
 

@@ -33,7 +33,11 @@ from tqdm import tqdm
 from lstm_study.errors import ConfigError
 from lstm_study.files import write_atomically
 from lstm_study.forecast.backtest import BacktestConfig, config_dict
-from lstm_study.forecast.volatility import BASELINES, variance_walk_forward
+from lstm_study.forecast.volatility import (
+    BASELINES,
+    VarianceResult,
+    variance_walk_forward,
+)
 from lstm_study.machine import cpu_description
 
 #: where the committed sweep lives: metadata and summaries, and the forecasts themselves
@@ -190,11 +194,13 @@ def collect(
         values, record = _load(Path(work) / f"{ticker}__baselines.npz")
         baselines.append(record)
         for name, array in values.items():
-            arrays[f"{ticker}__{name}"] = array
+            # float32 halves the file; the proxy stays exact, QLIKE is scored against it
+            keep = name in ("actual", "dates")
+            arrays[f"{ticker}__{name}"] = array if keep else array.astype(np.float32)
         for name in inputs:
             values, record = _load(Path(work) / f"{run_key(ticker, name)}.npz")
             runs.append(record)
-            arrays[run_key(ticker, name)] = values["lstm"].astype(np.float64)
+            arrays[run_key(ticker, name)] = values["lstm"].astype(np.float32)
     seconds = sum(r["seconds"] for r in runs + baselines)
     meta = {
         "command": "python scripts/volatility_sweep.py",
@@ -237,8 +243,38 @@ def load_results(
     """The committed sweep: its metadata, and its arrays keyed as :func:`run_key` names them."""
     meta = json.loads(Path(json_path).read_text(encoding="utf-8"))
     with np.load(forecasts_path) as data:
-        arrays = {k: data[k] for k in data.files}
+        arrays = {
+            k: data[k] if data[k].dtype.kind == "U" else data[k].astype(np.float64)
+            for k in data.files
+        }
     return meta, arrays
+
+
+def committed_result(
+    meta: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    ticker: str,
+    inputs: str = FULL,
+) -> VarianceResult:
+    """One committed run as a :class:`VarianceResult` (its scores and tests work as on a live one).
+
+    Its ``folds`` and ``garch_fits`` are empty: the fold records are in ``meta["runs"]`` and
+    the GARCH persistences in ``meta["baselines"]``.
+    """
+    config = settings_of(meta)
+    return VarianceResult(
+        ticker=ticker,
+        price_column="Adj Close",
+        features=list(meta["inputs"][inputs]),
+        config=config,
+        notes=(),
+        dates=pd.DatetimeIndex(pd.to_datetime(arrays[f"{ticker}__dates"])),
+        actual=arrays[f"{ticker}__actual"],
+        seed_forecasts=arrays[run_key(ticker, inputs)],
+        baselines={name: arrays[f"{ticker}__{name}"] for name in BASELINES},
+        folds=[],
+        garch_fits=[],
+    )
 
 
 def settings_of(meta: dict[str, Any]) -> BacktestConfig:
@@ -260,6 +296,7 @@ __all__ = [
     "SETTINGS",
     "TICKERS",
     "collect",
+    "committed_result",
     "load_results",
     "run_baselines",
     "run_key",

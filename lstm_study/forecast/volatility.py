@@ -216,6 +216,54 @@ def qlike_test(
     return diebold_mariano(proxy, forecast, benchmark, loss=qlike)
 
 
+@dataclass(frozen=True)
+class SeedTests:
+    """Diebold-Mariano on QLIKE for the seed-averaged forecast and for each seed on its own.
+
+    The test treats forecasts as given, so on its own it leaves out the noise of which seeds
+    were drawn; a difference that holds for every seed's network, not only for their average,
+    does not rest on a lucky draw. :attr:`worst_p` is the largest per-seed p-value when every
+    seed's statistic has the sign of the averaged one, and 1 when some seed disagrees.
+    """
+
+    averaged: DieboldMariano
+    seeds: tuple[DieboldMariano, ...]
+
+    @property
+    def agreeing(self) -> int:
+        """How many seeds' statistics have the sign of the averaged forecast's."""
+        sign = np.sign(self.averaged.statistic)
+        return sum(np.sign(t.statistic) == sign for t in self.seeds)
+
+    @property
+    def worst_p(self) -> float:
+        """The largest per-seed p-value if every seed agrees in sign, else 1."""
+        if self.agreeing < len(self.seeds):
+            return 1.0
+        return max(t.p_value for t in self.seeds)
+
+
+def seed_tests(
+    proxy: np.ndarray, forecast: np.ndarray, benchmark: np.ndarray
+) -> SeedTests:
+    """Test ``forecast`` (seeds, days) against ``benchmark``: averaged, and seed by seed.
+
+    ``benchmark`` is one forecast (days,), a baseline, or another model's seeds (seeds, days),
+    in which case seed ``k`` is tested against seed ``k`` (the same initialisation seeds).
+    """
+    f = np.atleast_2d(np.asarray(forecast, dtype=float))
+    b = np.asarray(benchmark, dtype=float)
+    if b.ndim == 2 and b.shape != f.shape:
+        raise ShapeError(
+            f"benchmark seeds {b.shape} must match the forecast's {f.shape}"
+        )
+    paired = b if b.ndim == 2 else np.broadcast_to(b, f.shape)
+    return SeedTests(
+        averaged=qlike_test(proxy, f.mean(axis=0), paired.mean(axis=0)),
+        seeds=tuple(qlike_test(proxy, fk, bk) for fk, bk in zip(f, paired)),
+    )
+
+
 def _recursion(start: float, decay: float, drive: np.ndarray) -> np.ndarray:
     """``x[0] = start`` and ``x[k] = decay * x[k - 1] + drive[k - 1]``: the linear recursion of EWMA and GARCH."""
     following, _ = lfilter([1.0], [1.0, -decay], drive, zi=[decay * start])

@@ -26,6 +26,11 @@ def main() -> int:
     parser.add_argument(
         "--inputs", nargs="+", choices=list(sweep.INPUTS), default=list(sweep.INPUTS)
     )
+    parser.add_argument(
+        "--note",
+        default="",
+        help="a word on the run, kept in the results (a busy machine)",
+    )
     parser.add_argument("--json", type=Path, default=sweep.RESULTS_PATH)
     parser.add_argument("--forecasts", type=Path, default=sweep.FORECASTS_PATH)
     args = parser.parse_args()
@@ -36,6 +41,7 @@ def main() -> int:
         prices, args.work, tuple(args.tickers), tuple(args.inputs), progress=True
     )
     results["meta"]["wall_seconds_this_call"] = round(time.monotonic() - started, 1)
+    results["meta"]["note"] = args.note
     sweep.write_results(results, args.json, args.forecasts)
     print(f"wrote {args.json} and {args.forecasts}")
     return 0

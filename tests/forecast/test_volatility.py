@@ -560,3 +560,31 @@ def test_the_command_in_the_chapter_gives_the_committed_ibm_rows(tmp_path):
     dm, test = info["diebold_mariano"], kept.diebold_mariano()
     assert dm["statistic"] == pytest.approx(test.statistic, abs=5e-3)
     assert dm["lags"] == test.lags
+
+
+def test_the_seed_tests_pair_seeds_and_count_the_seeds_noise_in_the_pooled_test():
+    from lstm_study.forecast.volatility import seed_tests
+
+    rng = np.random.default_rng(0)
+    h = np.exp(rng.normal(-9, 0.3, 800))
+    proxy = h * rng.chisquare(1, 800)
+    # ten "seeds": the truth times a per-seed level error, small or large
+    for spread, expect_more in ((0.01, False), (0.5, True)):
+        levels = np.exp(rng.normal(0, spread, (10, 1)))
+        forecast = h * levels
+        tests = seed_tests(proxy, forecast, 1.3 * h)
+        assert len(tests.seeds) == 10
+        assert tests.seeds[3].statistic == pytest.approx(
+            qlike_test(proxy, forecast[3], 1.3 * h).statistic
+        )
+        averaged = qlike_test(proxy, forecast.mean(axis=0), 1.3 * h)
+        assert tests.averaged.statistic == pytest.approx(averaged.statistic)
+        # the seeds' spread widens the pooled test's standard error
+        wider = abs(tests.across_seeds.statistic) < 0.8 * abs(averaged.statistic)
+        assert wider == expect_more
+    paired = seed_tests(proxy, forecast, forecast[::-1])
+    assert paired.seeds[0].statistic == pytest.approx(
+        qlike_test(proxy, forecast[0], forecast[9]).statistic
+    )
+    with pytest.raises(Exception, match="must match"):
+        seed_tests(proxy, forecast, forecast[:3])

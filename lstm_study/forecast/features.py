@@ -25,10 +25,16 @@ def feature_columns(target: str, has_volume: bool) -> list[str]:
     check_target(target)
     if target == "price":
         return ["price"]
-    volume = ["log_volume_ratio"] if has_volume else []
     if target == "variance":
-        return ["log_return", "abs_return", "log_range", *volume]
+        dollars = ["log_dollar_volume_ratio"] if has_volume else []
+        return ["log_return", "abs_return", "log_range", *dollars]
+    volume = ["log_volume_ratio"] if has_volume else []
     return ["log_return", "volatility", *volume]
+
+
+#: features the variance table also holds, for an ablation to choose instead of the default
+#: ones: the share volume's ratio, which jumps at a split (the dollar volume's does not)
+VARIANCE_EXTRAS = ("log_volume_ratio",)
 
 
 def check_target(target: str) -> None:
@@ -60,6 +66,27 @@ def daily_range(series: PriceSeries) -> np.ndarray:
     return np.log(high / low)
 
 
+def dollar_volume(series: PriceSeries) -> np.ndarray:
+    """Each day's traded value, ``Close * Volume``: unlike the share count, it does not jump at a split.
+
+    A 2-for-1 split doubles the shares traded and halves the unadjusted close, so the product
+    stays put. ``Close`` must be the unadjusted close, on the same basis as ``Volume`` (both are,
+    in any OHLCV download); without a ``Close`` column the price column stands in.
+    """
+    close = series.close if series.close is not None else series.price
+    return np.asarray(close, dtype=float) * np.asarray(series.volume, dtype=float)
+
+
+def volume_ratio(volume: np.ndarray, dates: pd.DatetimeIndex) -> pd.Series:
+    """``log`` of each day's volume over the mean of its last :data:`VOLUME_DAYS` logs (itself included)."""
+    usable = np.isfinite(volume) & (volume > 0)
+    log_volume = pd.Series(np.log(np.where(usable, volume, np.nan)), index=dates)
+    ratio = log_volume - log_volume.rolling(VOLUME_DAYS, min_periods=VOLUME_DAYS).mean()
+    # A window touching a missing or zero volume says nothing about volume: neutral 0, not NaN.
+    ratio.iloc[VOLUME_DAYS - 1 :] = ratio.iloc[VOLUME_DAYS - 1 :].fillna(0.0)
+    return ratio
+
+
 def make_features(series: PriceSeries, target: str = "log-return") -> pd.DataFrame:
     """Return the feature rows (one per day, from data up to that day only) and the ``target`` column.
 
@@ -78,20 +105,17 @@ def make_features(series: PriceSeries, target: str = "log-return") -> pd.DataFra
         VOLATILITY_DAYS, min_periods=VOLATILITY_DAYS
     ).std()
     if series.volume is not None:
-        usable = np.isfinite(series.volume) & (series.volume > 0)
-        log_volume = pd.Series(
-            np.log(np.where(usable, series.volume, np.nan)), index=series.dates
-        )
-        ratio = (
-            log_volume - log_volume.rolling(VOLUME_DAYS, min_periods=VOLUME_DAYS).mean()
-        )
-        # A window touching a missing or zero volume says nothing about volume: neutral 0, not NaN.
-        ratio.iloc[VOLUME_DAYS - 1 :] = ratio.iloc[VOLUME_DAYS - 1 :].fillna(0.0)
-        frame["log_volume_ratio"] = ratio
+        frame["log_volume_ratio"] = volume_ratio(series.volume, series.dates)
     if target == "variance":
         frame["abs_return"] = log_return.abs()
         frame["log_range"] = daily_range(series)
+        if series.volume is not None:
+            frame["log_dollar_volume_ratio"] = volume_ratio(
+                dollar_volume(series), series.dates
+            )
     columns = feature_columns(target, series.volume is not None)
+    if target == "variance":
+        columns += [name for name in VARIANCE_EXTRAS if name in frame]
     out = frame[columns].copy()
     targets = {
         "log-return": log_return,

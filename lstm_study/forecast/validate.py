@@ -33,6 +33,9 @@ class PriceSeries:
     # (the daily range of the variance target: lstm_study.forecast.features.daily_range)
     high: np.ndarray | None = None
     low: np.ndarray | None = None
+    # the day's unadjusted close when the table has 'Close': on the same basis as 'Volume', so
+    # their product, the dollar volume, does not jump at a split (the variance features)
+    close: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -191,4 +194,9 @@ def prepare_prices(frame: pd.DataFrame, *, ticker: str | None = None) -> PriceSe
         notes=tuple(notes),
         high=high,
         low=low,
+        close=(
+            pd.to_numeric(frame["Close"], errors="coerce").to_numpy(dtype=float)
+            if "Close" in frame.columns
+            else None
+        ),
     )

@@ -9,13 +9,27 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-COLORS = {"lstm": "C3", "garch": "C0", "ewma": "C2", "rolling": "C1", "mean": "C7"}
+COLORS = {
+    "lstm": "C3",
+    "garch": "C0",
+    "ewma": "C2",
+    "rolling": "C1",
+    "mean": "C7",
+    "range_ewma": "C4",
+    "har": "C5",
+    "har_log": "C6",
+    "har_volume": "C8",
+}
 LABELS = {
     "lstm": "LSTM",
     "garch": "GARCH(1,1)",
     "ewma": "EWMA (RiskMetrics)",
     "rolling": "rolling 21 days",
     "mean": "mean of all past",
+    "range_ewma": "EWMA of the range variance",
+    "har": "HAR on the range",
+    "har_log": "HAR on the range, in logs",
+    "har_volume": "HAR in logs with volume",
 }
 
 

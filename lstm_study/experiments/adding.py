@@ -23,6 +23,7 @@ import shlex
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,8 @@ from lstm_study.errors import ConfigError
 from lstm_study.experiments.ablation import make_model
 from lstm_study.experiments.runner import Sweep, entries, grid, load, run_sweep
 from lstm_study.files import check_outputs
-from lstm_study.runtime import seed_everything
 from lstm_study.tasks import adding_problem
-from lstm_study.training import train
+from lstm_study.training import train_on_adding
 
 #: where the committed results live
 TUNE_PATH = Path(__file__).with_name("adding_tune.json")
@@ -83,11 +83,10 @@ def run(
 ) -> dict[str, Any]:
     """Train one model on fresh batches; score it on the split's sequences."""
     began = time.perf_counter()
-    batches = seed_everything(seed, threads=1)
-    net = make_model(model, "adding", forget_bias)
-    history = train(
-        net,
-        lambda n: adding_problem(n, length, generator=batches),
+    net, history = train_on_adding(
+        partial(make_model, model, "adding", forget_bias),
+        length,
+        seed=seed,
         steps=steps,
         batch_size=batch_size,
         lr=lr,

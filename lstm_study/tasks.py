@@ -176,21 +176,30 @@ def continual_reber(
         return value < 0.5
 
     index = {symbol: n for n, symbol in enumerate(REBER_SYMBOLS)}
-    x = torch.zeros(batch_size, seq_len, len(REBER_SYMBOLS))
-    y = torch.zeros_like(x)
-    hard = torch.zeros(batch_size, seq_len, dtype=torch.bool)
+    # the (row, step, symbol) places of the ones, set in one indexing call per tensor at the end
+    # (one tensor write per symbol took most of a training run's time)
+    x_at: tuple[list[int], list[int], list[int]] = ([], [], [])
+    y_at: tuple[list[int], list[int], list[int]] = ([], [], [])
+    hard_at: tuple[list[int], list[int]] = ([], [])
     for row in range(batch_size):
         symbols: list[str] = []
         nexts: list[str] = []
-        hard_at: list[int] = []
         while len(symbols) < seq_len:
             string, allowed, position = _embedded_reber_string(coin)
-            hard_at.append(len(symbols) + position)
+            if len(symbols) + position < seq_len:
+                hard_at[0].append(row)
+                hard_at[1].append(len(symbols) + position)
             symbols += string
             nexts += allowed
         for t in range(seq_len):
-            x[row, t, index[symbols[t]]] = 1.0
-            for symbol in nexts[t]:
-                y[row, t, index[symbol]] = 1.0
-        hard[row, [t for t in hard_at if t < seq_len]] = True
+            for places, symbol in [(x_at, symbols[t])] + [(y_at, s) for s in nexts[t]]:
+                places[0].append(row)
+                places[1].append(t)
+                places[2].append(index[symbol])
+    x = torch.zeros(batch_size, seq_len, len(REBER_SYMBOLS))
+    y = torch.zeros_like(x)
+    hard = torch.zeros(batch_size, seq_len, dtype=torch.bool)
+    x[x_at] = 1.0
+    y[y_at] = 1.0
+    hard[hard_at] = True
     return x, y, hard

@@ -6,6 +6,7 @@ import pytest
 
 from lstm_study import eda
 from lstm_study.data import load_prices
+from lstm_study.errors import ConfigError
 
 
 def tidy(
@@ -120,3 +121,103 @@ def test_dollar_volume_does_not_jump_at_the_msft_split():
     assert value.iloc[1] / value.iloc[0] == pytest.approx(
         shares.iloc[1] * 24.96 / (shares.iloc[0] * 48.30)
     )
+
+
+def test_trend_case_separates_a_trend_stationary_series_from_a_random_walk():
+    rng = np.random.default_rng(4)
+    n, noise = 2000, np.empty(2000)
+    noise[0] = 0.0
+    for t in range(1, n):  # AR(1) around the trend: shocks fade
+        noise[t] = 0.8 * noise[t - 1] + rng.normal()
+    trending = pd.Series(0.01 * np.arange(n) + noise)
+    level, trend = (eda.stationarity(trending, regression=r) for r in ("c", "ct"))
+    # around a constant the trend looks like a unit root and like non-stationarity ...
+    assert level["adf_p"] > 0.05 and level["kpss_p"] <= 0.01
+    # ... around a line both tests see the stationary deviations
+    assert trend["adf_p"] < 0.01 and trend["kpss_p"] >= 0.05
+    walk = pd.Series(0.01 * np.arange(n) + rng.normal(size=n).cumsum())
+    drifting = eda.stationarity(walk, regression="ct")
+    assert drifting["adf_p"] > 0.05 and drifting["kpss_p"] <= 0.01
+
+
+def test_an_unknown_regression_is_refused():
+    series = pd.Series(np.random.default_rng(5).normal(size=300))
+    with pytest.raises(ConfigError, match="regression must be one of"):
+        eda.stationarity(series, regression="ctt")
+    with pytest.raises(ConfigError, match="regression must be one of"):
+        eda.windowed_adf(series, regression="n")
+
+
+def garch_returns(n: int, seed: int, phi: float = 0.0) -> pd.Series:
+    """Returns with GARCH(1,1) variance (strong clustering) and an AR(1) mean of slope phi."""
+    rng = np.random.default_rng(seed)
+    sigma2, shock, r = 1e-4, 0.0, np.empty(n)
+    for t in range(n):
+        sigma2 = 2e-6 + 0.12 * shock**2 + 0.86 * sigma2
+        shock = np.sqrt(sigma2) * rng.standard_t(5) / np.sqrt(5 / 3)
+        r[t] = (phi * r[t - 1] if t else 0.0) + shock
+    return pd.Series(r)
+
+
+def test_robust_tests_keep_their_level_under_clustering_where_ljung_box_does_not():
+    # 20 series with no linear dependence but strong clustering and fat tails
+    series = [garch_returns(2000, seed) for seed in range(20)]
+    rejections = {
+        "Ljung-Box": sum(eda.ljung_box(r) < 0.05 for r in series),
+        "robust": sum(eda.robust_autocorrelation(r) < 0.05 for r in series),
+        "standardised": sum(
+            eda.ljung_box(eda.garch_standardised(r)) < 0.05 for r in series
+        ),
+    }
+    # about 1 in 20 at the 5 % level, as a test's level should be; Ljung-Box far more often
+    assert rejections["robust"] <= 3 and rejections["standardised"] <= 3, rejections
+    assert rejections["Ljung-Box"] >= 10, rejections
+
+
+def test_robust_tests_find_real_dependence():
+    dependent = garch_returns(3000, 7, phi=0.15)  # a lag-1 slope of 0.15
+    assert eda.robust_autocorrelation(dependent) < 1e-3
+    assert eda.ljung_box(eda.garch_standardised(dependent)) < 1e-3
+
+
+def test_garch_standardising_removes_the_clustering():
+    returns = garch_returns(3000, 8)
+    z = eda.garch_standardised(returns)
+    assert len(z) == len(returns) and z.std() == pytest.approx(1, abs=0.1)
+    assert eda.ljung_box(returns.abs()) < 1e-10
+    assert eda.ljung_box(z.abs()) > 0.01
+
+
+def test_extreme_share_of_a_normal_sample_and_of_fat_tails():
+    rng = np.random.default_rng(9)
+    normal = eda.extreme_share(pd.Series(rng.normal(size=200_000)))
+    assert normal == pytest.approx(0.085, abs=0.005)
+    fat = eda.extreme_share(pd.Series(rng.standard_t(3, size=200_000)))
+    assert fat > 0.25
+    assert eda.extreme_share(pd.Series([1.0, -1.0, 1.0, -1.0]), 1.0) == 1.0
+    with pytest.raises(ConfigError, match="fraction"):
+        eda.extreme_share(pd.Series([1.0, 2.0]), 0)
+
+
+def test_simulated_garch_paths_cluster_without_autocorrelation():
+    parameters = {"mu": 0.05, "omega": 0.05, "alpha": 0.1, "beta": 0.85}
+    paths = eda.simulate_garch(parameters, 4000, 3, np.random.default_rng(10))
+    assert paths.shape == (3, 4000)
+    for path in paths:
+        r = pd.Series(path)
+        assert r.mean() == pytest.approx(0.05, abs=0.1)
+        assert r.var() == pytest.approx(0.05 / 0.05, rel=0.3)  # omega / (1 - a - b)
+        acf = eda.autocorrelation(r, lags=1)
+        assert abs(acf.at[1, "r"]) < 0.05 and acf.at[1, "abs_r"] > 0.05
+    fitted = eda.garch_parameters(pd.Series(paths[0] / 100))
+    assert fitted["alpha"] + fitted["beta"] == pytest.approx(0.95, abs=0.05)
+
+
+def test_simulate_garch_refuses_an_explosive_variance():
+    with pytest.raises(ConfigError, match="alpha \\+ beta < 1"):
+        eda.simulate_garch(
+            {"mu": 0, "omega": 0.1, "alpha": 0.3, "beta": 0.8},
+            10,
+            1,
+            np.random.default_rng(0),
+        )

@@ -109,3 +109,65 @@ def test_the_committed_sweep_is_complete():
         if run["task"] in ("bias", "adding")
     }
     assert {0.0, 1.0, 3.0} <= biases
+
+
+def test_the_loop_is_a_setting_and_a_family_without_it_runs_its_readable_loop():
+    assert ablation.Settings().backend == "fused"  # the loops the committed sweep ran
+    assert ablation.make_model("standard", "adding").recurrent.backend == "auto"
+    fused = ablation.make_model("standard", "reber", backend="fused").recurrent
+    gru = ablation.make_model("GRU", "reber", backend="fused").recurrent
+    assert fused.backend == "fused" and gru.backend == "readable"
+    with pytest.raises(ConfigError, match="backend must be one of"):
+        ablation.make_model("standard", "adding", backend="cudnn")
+
+
+def test_committed_score_finds_the_same_seed_or_says_what_is_there():
+    results = ablation.load_results()
+    first = next(run for run in results["runs"] if run["task"] == "adding")
+    assert (
+        ablation.committed_score(results, "adding", first["model"], first["seed"])
+        == first["score"]
+    )
+    with pytest.raises(ConfigError, match="they hold seeds"):
+        ablation.committed_score(results, "adding", "standard", 99)
+
+
+def test_agrees_accepts_another_cpus_digits_and_refuses_a_wrong_entry():
+    results = ablation.load_results()
+    entry = ablation.committed_score(results, "adding", "standard", 0)
+    # seed 0 re-run with the committed loops under other kernels (see LIVE_TOLERANCE)
+    for live in (0.006192, 0.006270, 0.006422):
+        assert ablation.agrees("adding", live, entry)
+    # the same live run against every other seed's entry, or run on the compiled loop
+    for seed in results["seeds"][1:]:
+        other = ablation.committed_score(results, "adding", "standard", seed)
+        assert not ablation.agrees("adding", 0.006422, other), seed
+    assert not ablation.agrees("adding", 0.00905, entry)
+    # the grammar: an error rate is compared absolutely
+    nfg = ablation.committed_score(results, "reber", "no_forget_gate", 0)
+    assert ablation.agrees("reber", nfg, nfg)
+    for seed in results["seeds"][1:]:
+        other = ablation.committed_score(results, "reber", "no_forget_gate", seed)
+        assert not ablation.agrees("reber", nfg, other), seed
+    assert not ablation.agrees("reber", 0.0, 0.02) and ablation.agrees("bias", 1.1, 1.0)
+    # a diverged run agrees only with a diverged entry
+    nan = float("nan")
+    assert ablation.agrees("adding", nan, nan) and not ablation.agrees(
+        "adding", nan, 0.1
+    )
+    assert not ablation.agrees("reber", 0.1, nan)
+    with pytest.raises(ConfigError, match="task must be one of"):
+        ablation.agrees("sorting", 0.1, 0.1)
+
+
+def test_committed_score_tells_the_forget_biases_apart():
+    results = ablation.load_results()
+    runs = {
+        run["forget_bias"]: run["score"]
+        for run in results["runs"]
+        if run["task"] == "bias" and run["seed"] == 0
+    }
+    for bias, score in runs.items():
+        assert ablation.committed_score(results, "bias", "standard", 0, bias) == score
+    with pytest.raises(ConfigError, match="forget bias 7"):
+        ablation.committed_score(results, "bias", "standard", 0, 7.0)

@@ -12,9 +12,11 @@ the old file as it was and no temporary file behind.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,6 +64,15 @@ def check_output(name: str, path: Path) -> None:
         raise OutputFileError(
             f"{name}: cannot write into {folder} (permission denied); choose another folder"
         )
+    try:  # the permission bits are not the whole truth (/proc, /sys, a read-only mount, root)
+        tempfile.NamedTemporaryFile(
+            dir=folder, prefix=f".{path.name}.", suffix=".tmp"
+        ).close()
+    except OSError as error:
+        raise OutputFileError(
+            f"{name}: cannot write into {folder} ({error.strerror or error}); "
+            "choose another folder"
+        ) from None
 
 
 def check_outputs(
@@ -69,13 +80,15 @@ def check_outputs(
 ) -> None:
     """Check every output (see :func:`check_output`) and refuse any that aliases an input or another output.
 
-    ``outputs`` and ``inputs`` map a name the user knows (``--json``) to a path. Call it before
-    any work, so that a mistake costs nothing.
+    ``outputs`` and ``inputs`` map a name the user knows (``--json``) to a path. Every file the
+    command may read is an input (a ticker's cache file, the bundled snapshot, the weights), even
+    one that does not exist yet: the command may create it (the cache) before it writes its
+    outputs. Call it before any work, so that a mistake costs nothing.
     """
     for name, path in outputs.items():
         check_output(name, path)
         for input_name, input_path in (inputs or {}).items():
-            if input_path.exists() and same_file(path, input_path):
+            if same_file(path, input_path):
                 raise OutputFileError(
                     f"{name} {path} is the input {input_name} {input_path}: writing it would destroy your data; "
                     "choose another file name"
@@ -138,3 +151,55 @@ def write_atomically(
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
     return path
+
+
+def write_together(
+    files: Mapping[Path, tuple[str | bytes | Callable[[BinaryIO], None], str]],
+    error: type[OSError] = OutputFileError,
+) -> list[Path]:
+    """Write several files as one: all of them, or none; return their paths.
+
+    ``files`` maps each path to what :func:`write_atomically` takes: ``(data, what)``. Each
+    file is first written completely to a temporary beside it; only when all are written
+    are they renamed over their targets, in the order given, with Ctrl-C and SIGTERM held back
+    until the last rename. A full disk, an error or Ctrl-C while writing leaves every old
+    file as it was; only a crash of the machine (or SIGKILL) between two renames can leave
+    the first files new and the others old, so a reader that must know records in the last
+    file a checksum of the first ones.
+    """
+    written: list[tuple[str, Path]] = []
+    try:
+        for path, (data, what) in files.items():
+            staged = Path(path).with_name(f"{Path(path).name}.{os.getpid()}.staged")
+            # write_atomically's temporary, renamed to a name we own but never the target
+            temporary = write_atomically(
+                Path(path).absolute().parent / f".{staged.name}.tmp", data, what, error
+            )
+            written.append((str(temporary), Path(path)))
+        with signals_held():
+            for temporary, path in written:
+                try:
+                    os.replace(temporary, path)
+                except OSError as failure:
+                    raise error(
+                        f"cannot write to {path}: {failure.strerror or failure}"
+                    ) from None
+    finally:
+        for temporary, _ in written:
+            Path(temporary).unlink(missing_ok=True)
+    return [Path(path) for path in files]
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back until the block ends (then they are delivered)."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:  # Windows
+        yield
+        return
+    held = (signal.SIGINT, signal.SIGTERM)
+    mask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_UNBLOCK, held)

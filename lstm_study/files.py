@@ -90,7 +90,8 @@ def check_outputs(
         for input_name, input_path in (inputs or {}).items():
             if same_file(path, input_path):
                 raise OutputFileError(
-                    f"{name} {path} is the input {input_name} {input_path}: writing it would destroy your data; "
+                    f"{name} {path} is the input {input_name} ({input_path}): writing it "
+                    "would destroy your data; "
                     "choose another file name"
                 )
     names = list(outputs)
@@ -117,7 +118,17 @@ def write_atomically(
     The temporary file is removed on any failure, including Ctrl-C; an OSError (a full disk,
     a read-only folder) becomes ``error`` naming the file, followed by ``advice``.
     """
-    path = Path(path)
+    return write_together({Path(path): (data, what)}, error, advice)[0]
+
+
+def _stage(
+    path: Path,
+    data: str | bytes | Callable[[BinaryIO], None],
+    what: str,
+    error: type[OSError],
+    advice: str,
+) -> str:
+    """Write ``data`` completely to a temporary file beside ``path``; return its name."""
     write = data if callable(data) else None
     payload = data.encode("utf-8") if isinstance(data, str) else data
     temporary: str | None = None
@@ -138,11 +149,10 @@ def write_atomically(
             os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(
-            temporary, 0o666 & ~umask
-        )  # what open() would have given; mkstemp gives 0o600
-        os.replace(temporary, path)
-        temporary = None
+        # what open() would have given; mkstemp gives 0o600
+        os.chmod(temporary, 0o666 & ~umask)
+        staged, temporary = temporary, None
+        return staged
     except OSError as failure:
         raise error(
             f"cannot write {what} to {path}: {failure.strerror or failure}{advice}"
@@ -150,42 +160,41 @@ def write_atomically(
     finally:
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
-    return path
 
 
 def write_together(
     files: Mapping[Path, tuple[str | bytes | Callable[[BinaryIO], None], str]],
     error: type[OSError] = OutputFileError,
+    advice: str = "",
 ) -> list[Path]:
     """Write several files as one: all of them, or none; return their paths.
 
-    ``files`` maps each path to what :func:`write_atomically` takes: ``(data, what)``. Each
-    file is first written completely to a temporary beside it; only when all are written
-    are they renamed over their targets, in the order given, with Ctrl-C and SIGTERM held back
+    ``files`` maps each path to ``(data, what)`` as :func:`write_atomically` takes them. Each
+    file is first written completely to a temporary beside it; only when all are written are
+    they renamed over their targets, in the order given, with Ctrl-C and SIGTERM held back
     until the last rename. A full disk, an error or Ctrl-C while writing leaves every old
-    file as it was; only a crash of the machine (or SIGKILL) between two renames can leave
-    the first files new and the others old, so a reader that must know records in the last
-    file a checksum of the first ones.
+    file as it was and no temporary behind; only a crash of the machine (or SIGKILL) between
+    two renames can leave the first files new and the others old, so a reader that must
+    know records in the last file a checksum of the first ones.
     """
-    written: list[tuple[str, Path]] = []
+    staged: list[tuple[str, Path, str]] = []
     try:
         for path, (data, what) in files.items():
-            staged = Path(path).with_name(f"{Path(path).name}.{os.getpid()}.staged")
-            # write_atomically's temporary, renamed to a name we own but never the target
-            temporary = write_atomically(
-                Path(path).absolute().parent / f".{staged.name}.tmp", data, what, error
-            )
-            written.append((str(temporary), Path(path)))
+            path = Path(path)
+            staged.append((_stage(path, data, what, error, advice), path, what))
         with signals_held():
-            for temporary, path in written:
+            while staged:
+                temporary, path, what = staged[0]
                 try:
                     os.replace(temporary, path)
                 except OSError as failure:
                     raise error(
-                        f"cannot write to {path}: {failure.strerror or failure}"
+                        f"cannot write {what} to {path}: {failure.strerror or failure}"
+                        f"{advice}"
                     ) from None
+                staged.pop(0)
     finally:
-        for temporary, _ in written:
+        for temporary, _, _ in staged:
             Path(temporary).unlink(missing_ok=True)
     return [Path(path) for path in files]
 

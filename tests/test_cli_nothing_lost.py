@@ -90,7 +90,7 @@ def test_an_output_that_is_the_price_cache_is_refused(
     os.symlink(cached_msft, tmp_path / "link.json")
     before = cached_msft.read_bytes()
     code, _, err = run(argv(cached_msft, tmp_path), capsys)
-    assert code == 1 and "the cached prices of MSFT" in one_line(err), err
+    assert code == 1 and "the input cache file of MSFT" in one_line(err), err
     assert "destroy your data" in err
     assert cached_msft.read_bytes() == before
     assert not (tmp_path / "o.json").exists()
@@ -110,7 +110,7 @@ def test_an_output_that_would_be_the_cache_of_a_ticker_not_yet_fetched_is_refuse
         str(tmp_path / "IBM.csv.gz"),
     ]
     code, _, err = run(argv, capsys)
-    assert code == 1 and "the cached prices of IBM" in one_line(err)
+    assert code == 1 and "the input cache file of IBM" in one_line(err)
 
 
 def test_an_output_that_is_the_snapshot_through_a_link_is_refused(tmp_path, capsys):
@@ -127,7 +127,7 @@ def test_an_output_that_is_the_snapshot_through_a_link_is_refused(tmp_path, caps
         str(link),
     ]
     code, _, err = run(argv, capsys)
-    assert code == 1 and "the bundled snapshot" in one_line(err)
+    assert code == 1 and "the input snapshot file" in one_line(err)
     assert link.is_symlink()
 
 
@@ -135,7 +135,7 @@ def test_tune_may_not_write_over_the_snapshot_it_reads(tmp_path, capsys):
     link = tmp_path / "t.json"
     os.symlink(snapshot.SNAPSHOT_PATH, link)
     code, _, err = run(["tune", "--json", str(link)], capsys)
-    assert code == 1 and "the bundled snapshot" in one_line(err)
+    assert code == 1 and "the input snapshot file" in one_line(err)
 
 
 def test_the_record_of_train_text_may_not_be_the_plays(
@@ -145,7 +145,7 @@ def test_the_record_of_train_text_may_not_be_the_plays(
 
     os.symlink(SNAPSHOT_PATH, tmp_path / "m.json")
     code, _, err = run(["train-text", "--output", str(tmp_path / "m.pt")], capsys)
-    assert code == 1 and "the plays" in one_line(err)
+    assert code == 1 and "the input plays file" in one_line(err)
 
 
 # --- 2, 3. train-text writes its weights and their record together; it keeps others' files ----

@@ -314,8 +314,8 @@ def inputs(args: argparse.Namespace) -> dict[str, Path]:
 
     symbol = query.normalise_ticker(args.ticker)
     return {
-        f"the cached prices of {symbol}": cache.cache_path(symbol),
-        "the bundled snapshot": SNAPSHOT_PATH,
+        f"cache file of {symbol}": cache.cache_path(symbol),
+        "snapshot file": SNAPSHOT_PATH,
     }
 
 

@@ -380,7 +380,7 @@ def _tune(args: argparse.Namespace) -> int:
     from lstm_study.data.snapshot import SNAPSHOT_PATH
 
     # before the minutes of training, not after; the snapshot it reads is an input
-    check_outputs({"--json": args.json}, {"the bundled snapshot": SNAPSHOT_PATH})
+    check_outputs({"--json": args.json}, {"snapshot file": SNAPSHOT_PATH})
 
     seed_everything(0, threads=1)
     results = {

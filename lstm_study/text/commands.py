@@ -198,7 +198,7 @@ def run_train(args: argparse.Namespace) -> int:
         )
     check_outputs(
         {"--output": output, "its record": sidecar_path(output)},
-        {"the plays": CORPUS_PATH},
+        {"plays file": CORPUS_PATH},
     )
     _check_sidecar(sidecar_path(output))
     seed_everything(args.seed, threads=args.threads)

@@ -263,6 +263,16 @@ def test_the_build_name_changes_with_the_processor(monkeypatch):
     assert compiled.extension_name() != name
 
 
+def test_two_checkouts_of_one_source_build_apart(monkeypatch, tmp_path):
+    # ninja's build file names the source by its path: one shared build folder would be
+    # rebuilt each time the two checkouts took turns
+    name = compiled.extension_name()
+    copy = tmp_path / compiled.SOURCE.name
+    copy.write_bytes(compiled.SOURCE.read_bytes())
+    monkeypatch.setattr(compiled, "SOURCE", copy)
+    assert compiled.extension_name() != name
+
+
 def test_the_small_kernel_at_the_predictor_width(products):
     # 64 units: the step products and the per-step sums of the weight gradients take the small
     # kernel's full 4 x 64 blocks (the 6-unit tests above take only its remainders)

@@ -117,3 +117,7 @@ class InsufficientDataError(ForecastError, ValueError):
 
 class BuildLockTimeoutError(LSTMStudyError, TimeoutError):
     """Another process kept building the compiled loop longer than a process waits for it."""
+
+
+class CompilerMissingError(LSTMStudyError, RuntimeError):
+    """No C++ compiler to build the compiled loop with (the fused loop runs instead)."""

@@ -12,9 +12,11 @@ the old file as it was and no temporary file behind.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,6 +64,15 @@ def check_output(name: str, path: Path) -> None:
         raise OutputFileError(
             f"{name}: cannot write into {folder} (permission denied); choose another folder"
         )
+    try:  # the permission bits are not the whole truth (/proc, /sys, a read-only mount, root)
+        tempfile.NamedTemporaryFile(
+            dir=folder, prefix=f".{path.name}.", suffix=".tmp"
+        ).close()
+    except OSError as error:
+        raise OutputFileError(
+            f"{name}: cannot write into {folder} ({error.strerror or error}); "
+            "choose another folder"
+        ) from None
 
 
 def check_outputs(
@@ -69,15 +80,18 @@ def check_outputs(
 ) -> None:
     """Check every output (see :func:`check_output`) and refuse any that aliases an input or another output.
 
-    ``outputs`` and ``inputs`` map a name the user knows (``--json``) to a path. Call it before
-    any work, so that a mistake costs nothing.
+    ``outputs`` and ``inputs`` map a name the user knows (``--json``) to a path. Every file the
+    command may read is an input (a ticker's cache file, the bundled snapshot, the weights), even
+    one that does not exist yet: the command may create it (the cache) before it writes its
+    outputs. Call it before any work, so that a mistake costs nothing.
     """
     for name, path in outputs.items():
         check_output(name, path)
         for input_name, input_path in (inputs or {}).items():
-            if input_path.exists() and same_file(path, input_path):
+            if same_file(path, input_path):
                 raise OutputFileError(
-                    f"{name} {path} is the input {input_name} {input_path}: writing it would destroy your data; "
+                    f"{name} {path} is the input {input_name} ({input_path}): writing it "
+                    "would destroy your data; "
                     "choose another file name"
                 )
     names = list(outputs)
@@ -104,7 +118,17 @@ def write_atomically(
     The temporary file is removed on any failure, including Ctrl-C; an OSError (a full disk,
     a read-only folder) becomes ``error`` naming the file, followed by ``advice``.
     """
-    path = Path(path)
+    return write_together({Path(path): (data, what)}, error, advice)[0]
+
+
+def _stage(
+    path: Path,
+    data: str | bytes | Callable[[BinaryIO], None],
+    what: str,
+    error: type[OSError],
+    advice: str,
+) -> str:
+    """Write ``data`` completely to a temporary file beside ``path``; return its name."""
     write = data if callable(data) else None
     payload = data.encode("utf-8") if isinstance(data, str) else data
     temporary: str | None = None
@@ -125,11 +149,10 @@ def write_atomically(
             os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(
-            temporary, 0o666 & ~umask
-        )  # what open() would have given; mkstemp gives 0o600
-        os.replace(temporary, path)
-        temporary = None
+        # what open() would have given; mkstemp gives 0o600
+        os.chmod(temporary, 0o666 & ~umask)
+        staged, temporary = temporary, None
+        return staged
     except OSError as failure:
         raise error(
             f"cannot write {what} to {path}: {failure.strerror or failure}{advice}"
@@ -137,4 +160,55 @@ def write_atomically(
     finally:
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
-    return path
+
+
+def write_together(
+    files: Mapping[Path, tuple[str | bytes | Callable[[BinaryIO], None], str]],
+    error: type[OSError] = OutputFileError,
+    advice: str = "",
+) -> list[Path]:
+    """Write several files as one: all of them, or none; return their paths.
+
+    ``files`` maps each path to ``(data, what)`` as :func:`write_atomically` takes them. Each
+    file is first written completely to a temporary beside it; only when all are written are
+    they renamed over their targets, in the order given, with Ctrl-C and SIGTERM held back
+    until the last rename. A full disk, an error or Ctrl-C while writing leaves every old
+    file as it was and no temporary behind; only a crash of the machine (or SIGKILL) between
+    two renames can leave the first files new and the others old, so a reader that must
+    know records in the last file a checksum of the first ones.
+    """
+    staged: list[tuple[str, Path, str]] = []
+    try:
+        for path, (data, what) in files.items():
+            path = Path(path)
+            staged.append((_stage(path, data, what, error, advice), path, what))
+        with signals_held():
+            while staged:
+                temporary, path, what = staged[0]
+                try:
+                    os.replace(temporary, path)
+                except OSError as failure:
+                    raise error(
+                        f"cannot write {what} to {path}: {failure.strerror or failure}"
+                        f"{advice}"
+                    ) from None
+                staged.pop(0)
+    finally:
+        for temporary, _, _ in staged:
+            Path(temporary).unlink(missing_ok=True)
+    return [Path(path) for path in files]
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back until the block ends (then they are delivered)."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:  # Windows
+        yield
+        return
+    held = (signal.SIGINT, signal.SIGTERM)
+    mask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_UNBLOCK, held)

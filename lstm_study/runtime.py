@@ -43,3 +43,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             )
         return torch.device(device)
     raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can still give (``MemAvailable``, Linux); None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -25,24 +25,42 @@ import platformdirs
 
 from lstm_study.data import schema
 from lstm_study.data.query import normalise_ticker
-from lstm_study.errors import CacheCorruptError, CacheWriteError, InvalidPricesError
+from lstm_study.errors import (
+    CacheCorruptError,
+    CacheWriteError,
+    InvalidPricesError,
+    shorten,
+)
 from lstm_study.files import remove_stale_temporaries, write_atomically
 
 SUFFIX = ".csv.gz"
 ENV_DATA_DIR = "LSTM_STUDY_DATA_DIR"
 
 
+def _expand(path: str | os.PathLike[str], where: str) -> Path:
+    """``path`` with ``~`` or ``~user`` expanded; a home that cannot be found is one clear error."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # ~nouser, or ~ with no HOME and no password entry
+        user = str(path)[1:].split("/", 1)[0].split(os.sep, 1)[0]
+        who = f"the user {user!r}, who does not exist" if user else "your home folder"
+        raise CacheWriteError(
+            f"{where} is {shorten(str(path))}: its ~ names {who} here; "
+            "give the cache folder as a full path"
+        ) from None
+
+
 def default_data_dir() -> Path:
     """Return the cache folder: ``$LSTM_STUDY_DATA_DIR`` if set, else the user's cache dir."""
     override = os.environ.get(ENV_DATA_DIR)
     if override:
-        return Path(override).expanduser()
+        return _expand(override, f"${ENV_DATA_DIR}")
     return Path(platformdirs.user_cache_dir("lstm-study")) / "prices"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     """Return ``data_dir`` as a Path, or the default cache folder when it is None."""
-    return default_data_dir() if data_dir is None else Path(data_dir).expanduser()
+    return default_data_dir() if data_dir is None else _expand(data_dir, "--data-dir")
 
 
 def cache_path(ticker: str, data_dir: str | os.PathLike[str] | None = None) -> Path:

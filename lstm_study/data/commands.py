@@ -8,6 +8,7 @@ import warnings
 
 from tqdm import tqdm
 
+from lstm_study.arguments import for_cli
 from lstm_study.data import cache, query
 from lstm_study.data.sources import SOURCES, load_prices
 from lstm_study.errors import (
@@ -50,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data-dir",
         metavar="DIR",
-        help=f"cache folder (default: ${cache.ENV_DATA_DIR} or {cache.default_data_dir()})",
+        help=f"cache folder (default: ${cache.ENV_DATA_DIR} if set, else the user's cache "
+        "folder)",
     )
     parser.add_argument(
         "--source",
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             raise  # every other ticker would fail the same way
         except NoDataError as error:
             failures += 1
-            tqdm.write(f"{symbol:<10} failed: {error}", file=sys.stderr)
+            tqdm.write(f"{symbol:<10} failed: {for_cli(str(error))}", file=sys.stderr)
             continue
         for warning in caught:
             text = str(warning.message)

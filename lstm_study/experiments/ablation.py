@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from lstm_study.arguments import count
 from lstm_study.errors import ConfigError
 from lstm_study.files import check_outputs, write_atomically
 from lstm_study.models import SequenceRegressor, count_parameters
@@ -422,7 +423,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--json", required=True, type=Path, help="where to write the results"
     )
     parser.add_argument(
-        "--seeds", type=int, default=3, help="seeds per model and task (default 3)"
+        "--seeds",
+        type=count("--seeds"),
+        default=3,
+        help="seeds per model and task (default 3, at most 100)",
     )
     parser.add_argument(
         "--models",
@@ -440,8 +444,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _ablate(args: argparse.Namespace) -> int:
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     settings = Settings()
     if args.quick:
         settings = Settings(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lstm_study.arguments import for_cli
 from lstm_study.errors import (
     ConfigError,
     DataWarning,
@@ -22,18 +23,19 @@ from lstm_study.errors import (
     NetworkError,
     NoDataError,
 )
-from lstm_study.files import check_outputs, write_atomically
+from lstm_study.files import check_outputs, write_together
 from lstm_study.forecast.backtest import BacktestConfig, BacktestResult, walk_forward
 from lstm_study.forecast.features import TARGETS
 from lstm_study.forecast.intervals import DEFAULT_LEVELS, MAX_HORIZON, level_name
 from lstm_study.forecast.model import TrainConfig
 from lstm_study.forecast.report import (
     DATES_NOTE,
+    excluding_point_note,
     forecast_summary,
+    forecast_text,
+    json_text,
+    predictions_text,
     summary,
-    write_forecast_json,
-    write_json,
-    write_predictions,
 )
 from lstm_study.forecast.volatility import variance_walk_forward
 from lstm_study.runtime import seed_everything
@@ -292,24 +294,73 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, str | None, str]:
                 raise NetworkError(_offline_message(symbol)) from None
             raise
     for warning in caught:
-        text = str(warning.message).replace(
-            "Pass source='snapshot' to silence this.",
-            "--source snapshot silences this note.",
-        )
-        print(f"note: {text}", file=sys.stderr)
+        print(f"note: {for_cli(str(warning.message))}", file=sys.stderr)
     origin = frame.attrs.get("source", {}).get(symbol, args.source)
     return frame, str(frame["Ticker"].iloc[0]), origin
 
 
+def inputs(args: argparse.Namespace) -> dict[str, Path]:
+    """Every file the command may read, by what the user knows it as: no output may be one.
+
+    With --csv, that file; with --ticker, the ticker's cache file (read, and written by a
+    fetch, even when it does not exist yet) and the bundled snapshot.
+    """
+    if args.csv is not None:
+        return {"--csv": args.csv}
+    if not args.ticker:
+        return {}
+    from lstm_study.data import cache, query
+    from lstm_study.data.snapshot import SNAPSHOT_PATH
+
+    symbol = query.normalise_ticker(args.ticker)
+    return {
+        f"cache file of {symbol}": cache.cache_path(symbol),
+        "snapshot file": SNAPSHOT_PATH,
+    }
+
+
 def _config(args: argparse.Namespace, **changes: object) -> BacktestConfig:
     """The backtest configuration the arguments describe (ranges checked here, in one line)."""
-    return BacktestConfig(
+    config = BacktestConfig(
         seeds=args.seeds,
         device=args.device,
         train=TrainConfig(epochs=args.epochs),
         horizon=args.horizon,
         levels=tuple(args.levels),
         **changes,
+    )
+    check_level_names(config.levels)
+    return config
+
+
+def check_level_names(levels: tuple[float, ...]) -> None:
+    """Refuse levels whose report keys (``lstm_lower_80``) would collide or read as 0 or 100."""
+    seen: dict[str, float] = {}
+    for level in levels:
+        name = level_name(level)
+        if name in seen:
+            raise ConfigError(
+                f"--levels {seen[name]:.10g} and {level:.10g} both become the key "
+                f"'{name}' in the report, so one level's intervals would be lost; give "
+                "levels that differ within 6 significant digits"
+            )
+        if not 0 < float(name) < 100:
+            raise ConfigError(
+                f"level {level:.10g} becomes the key '{name}' in the report, which reads "
+                f"as {name}%; give a level from 1e-4 to 99.9999"
+            )
+        seen[name] = level
+
+
+def _starting(label: object, frame: pd.DataFrame, origin: str) -> None:
+    """Say what the command is about to walk forward over: the minutes of work start now.
+
+    On stdout, the report's first line: stderr stays one line when the walk refuses the
+    prices (a test start that is not a date).
+    """
+    print(
+        f"{label}: {len(frame):,} rows of prices from {origin}; walking forward",
+        flush=True,
     )
 
 
@@ -318,8 +369,7 @@ def run(args: argparse.Namespace) -> int:
     # Before any work: no output may be a folder, sit in a missing or read-only folder, or be the
     # input file or the other output (through a symbolic or hard link too).
     check_outputs(
-        {"--json": args.json, "--predictions": args.predictions},
-        {"--csv": args.csv} if args.csv else {},
+        {"--json": args.json, "--predictions": args.predictions}, inputs(args)
     )
     # One thread: a 16-unit LSTM gains nothing from intra-op threads, and a shared CPU loses a lot.
     seed_everything(0, threads=1)
@@ -330,7 +380,8 @@ def run(args: argparse.Namespace) -> int:
         test_start=args.test_start,
         retrain_every=args.retrain_every,
     )
-    frame, ticker, _ = load(args)
+    frame, ticker, origin = load(args)
+    _starting(ticker or args.csv, frame, origin)
     started = time.perf_counter()
     variance = config.target == "variance"  # its own walk-forward, scores and report
     backtest = variance_walk_forward if variance else walk_forward
@@ -338,8 +389,12 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
-    write_json(result, args.json)
-    write_predictions(result, args.predictions)
+    write_together(
+        {
+            args.json: (json_text(result), "the JSON summary"),
+            args.predictions: (predictions_text(result), "the predictions"),
+        }
+    )
     info = summary(result)
     print(
         f"{info['ticker'] or args.csv}: {info['target']} on {info['price_column']}, "
@@ -385,6 +440,27 @@ def _check_plot(path: Path | None) -> None:
 
 def _verdict(table: pd.DataFrame) -> str:
     """Say in words whether the LSTM knew more than the last price in the backtest, step by step."""
+    exact = table["rmse_random_walk"] == 0
+    if exact.all():
+        return (
+            "in the backtest the price never moved, so the random walk was exact at every "
+            f"step and no forecast can beat it; the LSTM's RMSE was "
+            f"{table['rmse_lstm'].min():.4g} to {table['rmse_lstm'].max():.4g}, and its "
+            "ratio to the random walk's is undefined"
+        )
+    if exact.any():
+        steps = [int(s) for s in table.index[exact]]
+        table = table[~exact]
+        prefix = (
+            f"the random walk was exact at step(s) {steps} (the price never moved); "
+        )
+    else:
+        prefix = ""
+    return prefix + _skill(table)
+
+
+def _skill(table: pd.DataFrame) -> str:
+    """The verdict on the steps at which the random walk made errors."""
     ratios, p_values = table["rmse_ratio_vs_random_walk"], table["dm_p_value"]
     better = [int(s) for s in table.index if ratios[s] < 1 and p_values[s] < 0.05]
     worse = [int(s) for s in table.index if ratios[s] > 1 and p_values[s] < 0.05]
@@ -407,11 +483,12 @@ def _verdict(table: pd.DataFrame) -> str:
 def run_forecast(args: argparse.Namespace) -> int:
     """Backtest, fit on all the history, forecast the next days; write the JSON (and the plot)."""
     outputs = {"--json": args.json} | ({"--plot": args.plot} if args.plot else {})
-    check_outputs(outputs, {"--csv": args.csv} if args.csv else {})
+    check_outputs(outputs, inputs(args))
     _check_plot(args.plot)
     seed_everything(0, threads=1)
     config = _config(args)
     frame, ticker, origin = load(args)
+    _starting(ticker or args.csv, frame, origin)
     started = time.perf_counter()
     result = walk_forward(frame, config, ticker=ticker, future=True)
     elapsed = time.perf_counter() - started
@@ -428,11 +505,15 @@ def run_forecast(args: argparse.Namespace) -> int:
             config.levels,
             ylabel=f"{info['ticker'] or 'price'} {info['price_column']}",
         )
-    write_forecast_json(result, args.json, origin)
+    files = {args.json: (forecast_text(result, origin), "the forecast")}
     if figure is not None:
         fmt = args.plot.suffix.lower().lstrip(".")
         draw = lambda handle: figure.savefig(handle, format=fmt, dpi=120)  # noqa: E731
-        write_atomically(args.plot, draw, "the plot")
+        files[args.plot] = (draw, "the plot")
+    write_together(files)  # both or neither
+    note = excluding_point_note(info["intervals_excluding_point"])
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     print(
         f"{info['ticker'] or args.csv}: last close {info['last_close']:.2f} on {info['last_date']} "
         f"({info['price_column']}, from {origin}); {len(result.folds) + 1} fits x {config.seeds} seeds "

@@ -19,7 +19,10 @@ from lstm_study.forecast.volatility import PROXY_FLOOR, VarianceResult
 INTERVAL_METHOD = (
     "empirical quantiles of out-of-sample errors (split-conformal): each model, fitted on the days "
     "before a validation block, forecasts that block, and the (100 - level)/2 and (100 + level)/2 "
-    "percentiles of its errors at each step are added to its forecasts at that step"
+    "percentiles of its errors at each step are added to its forecasts at that step. The interval "
+    "is a quantile interval of the errors, centred on their median, not on the forecast: where the "
+    "errors lean one way (a narrow level, a series the model always misses on the same side) it can "
+    "exclude the point forecast, and 'intervals_excluding_point' lists where it does"
 )
 DATES_NOTE = "business days (Monday to Friday) after the last date; exchange holidays are not skipped"
 
@@ -149,20 +152,28 @@ def variance_summary(result: VarianceResult) -> dict[str, Any]:
     )
 
 
+def json_text(result: BacktestResult | VarianceResult) -> str:
+    """The summary as indented JSON text."""
+    return json.dumps(summary(result), indent=2) + "\n"
+
+
+def predictions_text(result: BacktestResult | VarianceResult) -> str:
+    """One row per test day (Date, actual, one column per model) as CSV text."""
+    frame = result.predictions()
+    frame["Date"] = frame["Date"].dt.strftime("%Y-%m-%d")
+    return frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+
+
 def write_json(result: BacktestResult | VarianceResult, path: str | Path) -> Path:
     """Write the summary to ``path`` as indented JSON, atomically, and return the path."""
-    text = json.dumps(summary(result), indent=2) + "\n"
-    return write_atomically(Path(path), text, "the JSON summary")
+    return write_atomically(Path(path), json_text(result), "the JSON summary")
 
 
 def write_predictions(
     result: BacktestResult | VarianceResult, path: str | Path
 ) -> Path:
     """Write one row per test day (Date, actual, one column per model) to ``path`` as CSV, atomically."""
-    frame = result.predictions()
-    frame["Date"] = frame["Date"].dt.strftime("%Y-%m-%d")
-    text = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
-    return write_atomically(Path(path), text, "the predictions")
+    return write_atomically(Path(path), predictions_text(result), "the predictions")
 
 
 def _level(level: float) -> int | float:
@@ -210,6 +221,8 @@ def forecast_summary(
                 row[f"{model}_lower_{level_name(level)}"] = lower
                 row[f"{model}_upper_{level_name(level)}"] = upper
         rows.append(row)
+    found = excluding_point(rows, result.config.levels)
+    note = excluding_point_note(found)
     return _plain(
         {
             "ticker": result.ticker,
@@ -224,6 +237,7 @@ def forecast_summary(
             "dates": DATES_NOTE,
             "interval_method": INTERVAL_METHOD,
             "forecasts": rows,
+            "intervals_excluding_point": found,
             "backtest": {
                 "n_test": len(result.dates),
                 "test_start": result.dates[0],
@@ -231,14 +245,52 @@ def forecast_summary(
                 "by_step": by_step_records(result),
             },
             "config": config_dict(result.config),
-            "notes": list(result.notes),
+            "notes": list(result.notes) + ([note] if note else []),
         }
     )
+
+
+def excluding_point(
+    rows: list[dict[str, Any]], levels: tuple[float, ...]
+) -> list[dict[str, Any]]:
+    """The intervals that do not hold their own point forecast: model, level, step, bounds."""
+    found = []
+    for row in rows:
+        for model in ("lstm", "random_walk"):
+            for level in levels:
+                name = level_name(level)
+                lower = row[f"{model}_lower_{name}"]
+                upper = row[f"{model}_upper_{name}"]
+                if lower > row[model] or upper < row[model]:
+                    found.append(
+                        {"model": model, "level": _level(level), "step": row["step"],
+                         "point": row[model], "lower": lower, "upper": upper}
+                    )  # fmt: skip
+    return found
+
+
+def excluding_point_note(found: list[dict[str, Any]]) -> str | None:
+    """One sentence on the intervals that exclude their point forecast, or None."""
+    if not found:
+        return None
+    first = found[0]
+    groups = sorted({(entry["model"], entry["level"]) for entry in found})
+    which = ", ".join(f"{model} {level}%" for model, level in groups)
+    return (
+        f"{len(found)} interval(s) do not hold their point forecast ({which}; e.g. step "
+        f"{first['step']}: {first['model']} {first['point']:.4f}, interval "
+        f"{first['lower']:.4f} to {first['upper']:.4f}): an interval is a quantile interval of "
+        "past errors, and when they lean one way it leaves the forecast out"
+    )
+
+
+def forecast_text(result: BacktestResult, source: str | None = None) -> str:
+    """:func:`forecast_summary` as indented JSON text."""
+    return json.dumps(forecast_summary(result, source), indent=2) + "\n"
 
 
 def write_forecast_json(
     result: BacktestResult, path: str | Path, source: str | None = None
 ) -> Path:
     """Write :func:`forecast_summary` to ``path`` as indented JSON, atomically."""
-    text = json.dumps(forecast_summary(result, source), indent=2) + "\n"
-    return write_atomically(Path(path), text, "the forecast")
+    return write_atomically(Path(path), forecast_text(result, source), "the forecast")

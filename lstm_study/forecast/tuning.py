@@ -376,8 +376,11 @@ def _tune(args: argparse.Namespace) -> int:
         validation_days=args.validation_days,
     )
     base = BacktestConfig(test_start=args.test_start)
-    check_outputs({"--json": args.json})  # before the minutes of training, not after
     from lstm_study.data import load_prices  # the command fetches the frame
+    from lstm_study.data.snapshot import SNAPSHOT_PATH
+
+    # before the minutes of training, not after; the snapshot it reads is an input
+    check_outputs({"--json": args.json}, {"snapshot file": SNAPSHOT_PATH})
 
     seed_everything(0, threads=1)
     results = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
+import io
 import json
 import math
 import os
@@ -15,25 +17,32 @@ from pathlib import Path
 
 import torch
 
-from lstm_study.errors import ConfigError, check_int
-from lstm_study.files import check_outputs, write_atomically
-from lstm_study.runtime import seed_everything
+from lstm_study.arguments import PROMPT_LIMIT, count, threads
+from lstm_study.errors import ConfigError
+from lstm_study.files import check_outputs, write_together
+from lstm_study.runtime import available_memory, seed_everything
+from lstm_study.text.corpus import SNAPSHOT_PATH as CORPUS_PATH
 from lstm_study.text.corpus import load_corpus
 from lstm_study.text.model import (
     CharLSTM,
     bits_per_character,
     sample,
     train_language_model,
+    training_bytes,
 )
 from lstm_study.text.vocab import Vocabulary
 from lstm_study.text.weights import (
     EVAL_BATCH,
     EVAL_WINDOW,
     WEIGHTS_PATH,
+    is_sidecar,
     load_model,
-    sha256,
     sidecar_path,
 )
+
+#: the temperatures generate takes: below the lowest the logits overflow (and it is greedy
+#: decoding already), above the highest every character is about as likely
+TEMPERATURES = (0.01, 100.0)
 
 #: held-out characters scored at each learning-curve checkpoint (the start of the validation plays)
 CURVE_CHARACTERS = 40_000
@@ -56,35 +65,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train-text",
         help="train the character-level LSTM on Shakespeare's training plays and save its weights",
         description="Train a stacked character LSTM on the training plays by truncated backpropagation "
-        "through time, then score it on the test plays; writes FILE.pt and FILE.json (how it was made).",
+        "through time, then score it on the test plays; writes FILE.pt and FILE.json (how it was made), "
+        "both or neither.",
     )
     train.add_argument(
         "--output", required=True, metavar="FILE.pt", help="where to write the weights"
     )
-    train.add_argument("--hidden-size", type=int, default=256)
-    train.add_argument("--layers", type=int, default=2)
+    train.add_argument("--hidden-size", type=count("--hidden-size"), default=256)
+    train.add_argument("--layers", type=count("--layers"), default=2)
     train.add_argument("--dropout", type=float, default=0.2)
     train.add_argument(
         "--steps",
-        type=int,
+        type=count("--steps"),
         default=1000,
         help="TBPTT windows to train on (default 1000)",
     )
     train.add_argument(
-        "--batch-size", type=int, default=32, help="parallel streams (default 32)"
+        "--batch-size",
+        type=count("--batch-size"),
+        default=32,
+        help="parallel streams (default 32)",
     )
     train.add_argument(
-        "--window", type=int, default=64, help="characters per window (default 64)"
+        "--window",
+        type=count("--window"),
+        default=64,
+        help="characters per window (default 64)",
     )
     train.add_argument("--lr", type=float, default=3e-3)
     train.add_argument(
         "--eval-every",
-        type=int,
+        type=count("--eval-every"),
         default=100,
         help="steps between validation scores (default 100)",
     )
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--threads", type=int, default=1)
+    train.add_argument("--seed", type=count("--seed"), default=0)
+    train.add_argument(
+        "--threads",
+        type=threads,
+        default=1,
+        help="at most the cores this machine gives the process (default 1)",
+    )
     train.set_defaults(handler=run_train)
 
     generate = subparsers.add_parser(
@@ -93,18 +114,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Feed PROMPT to the trained character LSTM and print LENGTH characters drawn after it.",
     )
     generate.add_argument(
-        "--prompt", default="ROMEO", help="text to start from (default ROMEO)"
+        "--prompt",
+        default="ROMEO",
+        help=f"text to start from, at most {PROMPT_LIMIT:,} characters (default ROMEO)",
     )
     generate.add_argument(
-        "--length", type=int, default=400, help="characters to draw (default 400)"
+        "--length",
+        type=count("--length"),
+        default=400,
+        help="characters to draw (default 400)",
     )
     generate.add_argument(
         "--temperature",
         type=float,
         default=0.8,
-        help="above 0; lower is safer (default 0.8)",
+        help=f"from {TEMPERATURES[0]} to {TEMPERATURES[1]}; lower is safer (default 0.8)",
     )
-    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--seed", type=count("--seed"), default=0)
     generate.add_argument(
         "--weights",
         metavar="FILE.pt",
@@ -134,18 +160,33 @@ def _command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
+def _check_memory(args: argparse.Namespace, vocab_size: int) -> None:
+    """Refuse a model that would not fit in the memory the machine has free, before training."""
+    needed = training_bytes(
+        vocab_size, args.hidden_size, args.layers, args.batch_size, args.window
+    )
+    free = available_memory()
+    if free is not None and needed > free:
+        raise ConfigError(
+            f"--hidden-size {args.hidden_size} --layers {args.layers} --batch-size "
+            f"{args.batch_size} --window {args.window} needs about {needed / 1e9:,.1f} GB "
+            f"to train, more than the {free / 1e9:,.1f} GB this machine has free; make "
+            "one of them smaller"
+        )
+
+
+def _check_sidecar(sidecar: Path) -> None:
+    """Refuse to replace a file at the sidecar's path that a train-text run did not write."""
+    if sidecar.exists() and not is_sidecar(sidecar):
+        raise ConfigError(
+            f"{sidecar} exists and is not the record of a model written by train-text: "
+            "writing the weights' record there would destroy it; move it, or choose "
+            "another --output"
+        )
+
+
 def run_train(args: argparse.Namespace) -> int:
-    """Train, score on the test plays, write the weights and the sidecar atomically."""
-    for name in (
-        "hidden_size",
-        "layers",
-        "steps",
-        "batch_size",
-        "window",
-        "eval_every",
-        "threads",
-    ):
-        check_int(f"--{name.replace('_', '-')}", getattr(args, name))
+    """Train, score on the test plays, write the weights and the sidecar, both or neither."""
     if not (0 <= args.dropout < 1 and math.isfinite(args.lr) and args.lr > 0):
         raise ConfigError(
             f"--dropout must be in [0, 1) and --lr above 0; got {args.dropout} and {args.lr}"
@@ -155,10 +196,15 @@ def run_train(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--output must end in .pt (the sidecar goes beside it as .json), got {output}"
         )
-    check_outputs({"--output": output, "sidecar": sidecar_path(output)})
+    check_outputs(
+        {"--output": output, "its record": sidecar_path(output)},
+        {"plays file": CORPUS_PATH},
+    )
+    _check_sidecar(sidecar_path(output))
     seed_everything(args.seed, threads=args.threads)
     train_text = load_corpus("train")
     vocab = Vocabulary.build(train_text)
+    _check_memory(args, len(vocab))
     codes, valid = (
         vocab.encode(train_text),
         vocab.encode(load_corpus("valid"))[:CURVE_CHARACTERS],
@@ -187,9 +233,9 @@ def run_train(args: argparse.Namespace) -> int:
         batch_size=EVAL_BATCH,
         window=EVAL_WINDOW,
     )
-    write_atomically(
-        output, lambda handle: torch.save(model.state_dict(), handle), "the weights"
-    )
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    weights = buffer.getvalue()
     info = {
         "command": _command(args),
         "seed": args.seed,
@@ -205,10 +251,15 @@ def run_train(args: argparse.Namespace) -> int:
         "test_bpc": test_bpc,
         "evaluation": {"batch_size": EVAL_BATCH, "window": EVAL_WINDOW, "carry_state": True},
         "curve": {"characters": CURVE_CHARACTERS, "steps": history.eval_steps, "valid_bpc": history.eval_bpc},
-        "weights_sha256": sha256(output),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }  # fmt: skip
-    write_atomically(
-        sidecar_path(output), json.dumps(info, indent=1) + "\n", "the sidecar"
+    # both or neither; the record goes last and holds the weights' sha256, so that a pair
+    # cut apart by a crash between the two renames is told apart when it is loaded
+    write_together(
+        {
+            output: (weights, "the weights"),
+            sidecar_path(output): (json.dumps(info, indent=1) + "\n", "the record"),
+        }
     )
     print(
         f"trained for {elapsed:.0f} s; test bits per character {test_bpc:.3f}; wrote {output} and {sidecar_path(output).name}"
@@ -218,10 +269,16 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Print ``--length`` characters sampled after ``--prompt``."""
-    check_int("--length", args.length, maximum=100_000)
-    if not (math.isfinite(args.temperature) and args.temperature > 0):
+    low, high = TEMPERATURES
+    if not low <= args.temperature <= high:  # NaN too
         raise ConfigError(
-            f"--temperature must be a number above 0 (try 0.5 to 1.5), got {args.temperature}"
+            f"--temperature must be from {low} to {high} (try 0.5 to 1.5), "
+            f"got {args.temperature:g}"
+        )
+    if len(args.prompt) > PROMPT_LIMIT:
+        raise ConfigError(
+            f"--prompt holds {len(args.prompt):,} characters, more than {PROMPT_LIMIT:,}; "
+            "the model's memory of the text fades long before that: give its last lines"
         )
     shipped = load_model(args.weights)
     unknown = shipped.vocab.unknown_in(args.prompt)

@@ -171,6 +171,56 @@ def train_language_model(
     return history
 
 
+#: characters of a prompt fed to the model at once: memory stays that of one piece
+PROMPT_PIECE = 256
+
+
+@torch.no_grad()
+def feed(model: CharLSTM, codes: Tensor) -> tuple[Tensor, State]:
+    """Run ``codes`` through the model in pieces of :data:`PROMPT_PIECE`, carrying the state.
+
+    Returns the last piece's logits and the final state: the same as one call on the whole
+    text, in memory that does not grow with its length.
+    """
+    logits, state = None, None
+    for start in range(0, len(codes), PROMPT_PIECE):
+        logits, state = model(codes[None, start : start + PROMPT_PIECE], state)
+    if logits is None:
+        raise ConfigError("the prompt must hold at least one character")
+    return logits, state
+
+
+def training_bytes(
+    vocab_size: int,
+    hidden_size: int,
+    num_layers: int,
+    batch_size: int,
+    window: int,
+    embedding_size: int = 32,
+) -> int:
+    """About how many bytes training a :class:`CharLSTM` takes (float32).
+
+    Weights, gradients and Adam's two moments (4 copies of every parameter), and what one
+    window keeps for the backward pass: the gates, cell and hidden states of every layer at
+    every position (about 8 hidden-sized vectors), the embeddings and three vocabulary-sized
+    vectors (logits, softmax, gradient). An estimate to refuse the impossible before any
+    work, not a measurement.
+    """
+    first = 4 * hidden_size * (embedding_size + hidden_size + 2)
+    later = 4 * hidden_size * (2 * hidden_size + 2)
+    parameters = (
+        vocab_size * embedding_size
+        + first
+        + (num_layers - 1) * later
+        + (hidden_size + 1) * vocab_size
+    )
+    positions = batch_size * window
+    activations = positions * (
+        num_layers * 8 * hidden_size + embedding_size + 3 * vocab_size
+    )
+    return 4 * (4 * parameters + activations)
+
+
 @torch.no_grad()
 def sample(
     model: CharLSTM,
@@ -196,10 +246,16 @@ def sample(
             f"the prompt holds characters outside the vocabulary: {''.join(unknown)[:20]!r}"
         )
     model.eval()
-    logits, state = model(vocab.encode(prompt)[None])
+    logits, state = feed(model, vocab.encode(prompt))
     codes = []
     for _ in range(length):
-        probs = torch.softmax(logits[0, -1].double() / temperature, dim=-1)
+        scaled = logits[0, -1].double() / temperature
+        if not torch.isfinite(scaled).all():
+            raise ConfigError(
+                f"temperature {temperature!r} is too small: the logits divided by it "
+                "overflow; use 0.01 or more"
+            )
+        probs = torch.softmax(scaled, dim=-1)
         code = int(torch.multinomial(probs, 1, generator=generator))
         codes.append(code)
         logits, state = model(torch.tensor([[code]]), state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,8 @@ def sha256(path: Path) -> str:
 
 def command_options(info: dict) -> dict[str, str]:
     """The options of the ``train-text`` command a sidecar records, e.g. ``{"--steps": "600"}``."""
-    words = shlex.split(
-        info["command"]
-    )  # lstm-study train-text --output FILE --name value ...
+    # lstm-study train-text --output FILE --name value ...
+    words = shlex.split(info["command"])
     return dict(zip(words[2::2], words[3::2], strict=True))
 
 
@@ -48,25 +48,65 @@ class ShippedModel:
     info: dict
 
 
+#: what to do about a file that is not a model of ours
+TRAIN_ADVICE = (
+    "train one with 'lstm-study train-text --output FILE.pt' or omit --weights to use the "
+    "shipped one"
+)
+
+
+def is_sidecar(path: Path) -> bool:
+    """Whether ``path`` holds a record written by ``lstm-study train-text``."""
+    try:
+        info = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(info, dict)
+        and str(info.get("command", "")).startswith("lstm-study train-text ")
+        and "weights_sha256" in info
+    )
+
+
 def load_model(weights: Path | str = WEIGHTS_PATH) -> ShippedModel:
-    """Load weights saved by ``lstm-study train-text`` (``weights_only=True``) with their sidecar."""
+    """Load weights saved by ``lstm-study train-text`` (``weights_only=True``) with their sidecar.
+
+    A file that is not such a model (random bytes, text, a plain pickle, a zip cut short, the
+    sidecar itself) is one :class:`ConfigError` that names it; so is a pair whose weights are
+    not the ones their sidecar records (by sha256).
+    """
     weights = Path(weights)
     sidecar = sidecar_path(weights)
     if not weights.is_file() or not sidecar.is_file():
         raise ConfigError(
-            f"no trained model at {weights} (with its sidecar {sidecar.name}); train one with "
-            "'lstm-study train-text --output FILE.pt' or omit --weights to use the shipped one"
+            f"no trained model at {weights} (with its sidecar {sidecar.name}); {TRAIN_ADVICE}"
         )
+    if not is_sidecar(sidecar):
+        raise ConfigError(
+            f"{sidecar} is not the record of a model written by train-text; {TRAIN_ADVICE}"
+        )
+    info = json.loads(sidecar.read_text(encoding="utf-8"))
     try:
-        info = json.loads(sidecar.read_text(encoding="utf-8"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's own, about the same failure
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise TypeError("not a state dict")
+    except Exception:  # noqa: BLE001 - whatever torch or pickle says, the file is not ours
+        raise ConfigError(
+            f"{weights} is not a model written by train-text; {TRAIN_ADVICE}"
+        ) from None
+    mismatch = ConfigError(
+        f"{weights} is not the model its record {sidecar.name} describes (a train-text "
+        "run was cut short between writing the two, or one was replaced); train it again"
+    )
+    if info["weights_sha256"] != sha256(weights):
+        raise mismatch
+    try:
         vocab = Vocabulary(tuple(info["vocabulary"]))
         model = CharLSTM(**info["config"])
-        model.load_state_dict(
-            torch.load(weights, map_location="cpu", weights_only=True)
-        )
-    except (ValueError, KeyError, TypeError, RuntimeError) as error:
-        raise ConfigError(
-            f"{weights} or its sidecar cannot be read as a trained model ({error}); train it again"
-        ) from None
+        model.load_state_dict(state)
+    except (ValueError, KeyError, TypeError, RuntimeError):
+        raise mismatch from None
     model.eval()
     return ShippedModel(model, vocab, info)

@@ -57,17 +57,21 @@ def test_generate_prints_a_sample_from_the_shipped_model(capsys):
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
-    [(["--temperature", "0"], "--temperature must be a number above 0"),
-     (["--temperature", "-0.5"], "--temperature must be a number above 0"),
-     (["--temperature", "nan"], "--temperature must be a number above 0"),
-     (["--length", "0"], "--length must be an integer >= 1"),
-     (["--length", "-3"], "--length must be an integer >= 1"),
-     (["--prompt", "ROMEO 1595"], "characters the model does not know: '159'"),
-     (["--prompt", ""], "--prompt holds nothing")],
+    ("argv", "status", "message"),
+    [(["--temperature", "0"], 1, "--temperature must be from 0.01 to 100"),
+     (["--temperature", "-0.5"], 1, "--temperature must be from 0.01 to 100"),
+     (["--temperature", "nan"], 1, "--temperature must be from 0.01 to 100"),
+     (["--length", "0"], 2, "argument --length: must be from 1 to 100,000, got 0"),
+     (["--length", "-3"], 2, "argument --length: must be from 1 to 100,000, got -3"),
+     (["--prompt", "ROMEO 1595"], 1, "characters the model does not know: '159'"),
+     (["--prompt", ""], 1, "--prompt holds nothing")],
 )  # fmt: skip
-def test_generate_bad_arguments_get_one_line_errors(capsys, argv, message):
-    assert main(["generate", *argv]) == 1
+def test_generate_bad_arguments_get_one_line_errors(capsys, argv, status, message):
+    try:
+        code = main(["generate", *argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == status
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 

@@ -19,6 +19,8 @@ torch's own lock is all there is.
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import struct
 import sys
 import time
@@ -27,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lstm_study.errors import BuildLockTimeoutError
+from lstm_study.errors import BuildLockTimeoutError, CompilerMissingError
 
 try:
     import fcntl
@@ -54,6 +56,12 @@ def build_and_load(
 
     ``wait`` bounds the wait for another process's build (default :data:`WAIT_SECONDS`).
     """
+    compiler = os.environ.get("CXX") or "c++"  # the one torch would call
+    if shutil.which(shlex.split(compiler)[0] if compiler.strip() else "c++") is None:
+        # asked to build without one, torch prints a many-line banner before it fails
+        raise CompilerMissingError(
+            f"no C++ compiler: {compiler!r} is not on PATH (install g++, or set CXX)"
+        )
     from torch.utils import cpp_extension
 
     # the folder load() itself would choose (a private function, but the one it calls)

@@ -17,9 +17,10 @@ from lstm_study.forecast.volatility import PROXY_FLOOR, VarianceResult
 
 #: how the intervals are made, said in every report that holds them
 INTERVAL_METHOD = (
-    "empirical quantiles of out-of-sample errors (split-conformal): each model, fitted on the days "
-    "before a validation block, forecasts that block, and the (100 - level)/2 and (100 + level)/2 "
-    "percentiles of its errors at each step are added to its forecasts at that step"
+    "split-conformal intervals from out-of-sample errors: each model, fitted on the days before a "
+    "validation block, forecasts that block, and with n known errors at a step the k-th smallest "
+    "and the k-th largest of them, k = ceil((n + 1)(1 + level/100)/2), are added to its forecasts "
+    "at that step (the finite-sample rule)"
 )
 DATES_NOTE = "business days (Monday to Friday) after the last date; exchange holidays are not skipped"
 

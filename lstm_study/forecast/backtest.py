@@ -38,6 +38,7 @@ from lstm_study.forecast.intervals import (
     DEFAULT_LEVELS,
     MAX_HORIZON,
     check_levels,
+    check_rule,
     error_quantiles,
     intervals,
     level_name,
@@ -45,12 +46,14 @@ from lstm_study.forecast.intervals import (
 from lstm_study.forecast.metrics import (
     DieboldMariano,
     DirectionalTest,
+    PesaranTimmermann,
     diebold_mariano,
     directional_test,
     evaluate,
     evaluate_by_step,
     interval_scores,
     naive_scale,
+    pesaran_timmermann,
     up_share,
 )
 from lstm_study.forecast.model import TrainConfig
@@ -156,6 +159,9 @@ class BacktestResult:
     reached from the forecast's origin (the cumulative log return, or the price), NaN where the
     data end first; ``bounds[model][level]`` are their (2, days, steps) prediction intervals.
     ``future`` holds the forecast of the days after the data, when it was asked for.
+    ``seed_step_forecasts`` holds each seed's LSTM forecast of every step (seeds, days, steps);
+    ``calibration[model]`` each fold's validation errors (days, steps) and the test rows they
+    calibrate, from which :meth:`interval_bounds` makes the intervals under either rule.
     """
 
     ticker: str | None
@@ -175,6 +181,8 @@ class BacktestResult:
     step_forecasts: dict[str, np.ndarray] = field(default_factory=dict)
     bounds: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)
     future: FutureForecast | None = None
+    seed_step_forecasts: np.ndarray | None = None
+    calibration: dict[str, list[tuple[slice, np.ndarray]]] = field(default_factory=dict)
 
     @property
     def horizon(self) -> int:
@@ -220,15 +228,43 @@ class BacktestResult:
         """The LSTM's directional accuracy against the better constant call, with its binomial p-value."""
         return directional_test(self.actual, self.forecasts["lstm"], self.reference)
 
+    def pesaran_timmermann(self) -> PesaranTimmermann:
+        """Pesaran-Timmermann test of the seed-averaged LSTM's up/down calls."""
+        return pesaran_timmermann(self.actual, self.forecasts["lstm"], self.reference)
+
     def up_day_share(self) -> float:
         """Share of test days that went up: what a constant 'up' call scores in directional accuracy."""
         return up_share(self.actual, self.reference)
 
-    def by_step(self) -> pd.DataFrame:
-        """Per step: RMSEs, the LSTM's ratio to the random walk, Diebold-Mariano, intervals."""
+    def interval_bounds(self, model: str, rule: str) -> dict[float, np.ndarray]:
+        """The test days' (2, days, steps) bounds per level of ``model``, made by ``rule``."""
+        check_rule(rule)
+        steps = self.step_forecasts[model]
+        out = {
+            level: np.full((2, *steps.shape), np.nan) for level in self.config.levels
+        }
+        for rows, errors in self.calibration[model]:
+            fold = intervals(
+                steps[rows], error_quantiles(errors, self.config.levels, rule)
+            )
+            for level, values in fold.items():
+                out[level][:, rows] = values
+        return out
+
+    def by_step(self, rule: str | None = None) -> pd.DataFrame:
+        """Per step: RMSEs, the LSTM's ratio to the random walk, Diebold-Mariano, intervals.
+
+        The intervals are those of the walk (the finite-sample conformal rule), or, with
+        ``rule``, remade from the same validation errors by that rule.
+        """
         table = evaluate_by_step(self.step_actual, self.step_forecasts)
         for model, prefix in (("lstm", ""), ("random_walk", "random_walk_")):
-            for level, bounds in self.bounds[model].items():
+            made = (
+                self.bounds[model]
+                if rule is None
+                else self.interval_bounds(model, rule)
+            )
+            for level, bounds in made.items():
                 scores = interval_scores(self.step_actual, bounds)
                 table[f"{prefix}coverage_{level_name(level)}"] = scores["coverage"]
                 table[f"{prefix}width_{level_name(level)}"] = scores["width"]
@@ -345,22 +381,24 @@ def step_actual(problem: Problem, days: np.ndarray, until: int) -> np.ndarray:
 def _fold_forecasts(
     problem: Problem, forecasters: dict, fold: Fold, levels: tuple[float, ...]
 ):
-    """Fit each forecaster on the fold; return its members' test forecasts and interval bounds."""
+    """Fit each forecaster on the fold; return its members' test forecasts, interval bounds
+    and validation errors."""
     test_days = np.array(fold.test)
     calibration_days = np.arange(fold.validation.start, fold.test.start)
     calibration_actual = step_actual(problem, calibration_days, until=fold.test.start)
-    members, bounds = {}, {}
+    members, bounds, errors = {}, {}, {}
     for name, model in forecasters.items():
         model.fit(problem, fold)
         members[name] = model.predict(problem, test_days)
         calibration = to_steps(
             problem, model.predict(problem, calibration_days).mean(axis=0)
         )
-        quantiles = error_quantiles(calibration_actual - calibration, levels)
+        errors[name] = calibration_actual - calibration
         bounds[name] = intervals(
-            to_steps(problem, members[name].mean(axis=0)), quantiles
+            to_steps(problem, members[name].mean(axis=0)),
+            error_quantiles(errors[name], levels),
         )
-    return members, bounds
+    return members, bounds, errors
 
 
 def walk_forward(
@@ -418,6 +456,7 @@ def walk_forward(
         for name in forecasters
     }
     records: list[FoldRecord] = []
+    calibration: dict[str, list] = {name: [] for name in forecasters}
     next_days = None
     lstm = forecasters["lstm"]
     bar = tqdm(
@@ -426,7 +465,7 @@ def walk_forward(
         disable=None if progress is None else not progress,
     )
     for fold in bar:
-        fold_members, fold_bounds = _fold_forecasts(
+        fold_members, fold_bounds, fold_errors = _fold_forecasts(
             problem, forecasters, fold, config.levels
         )
         if fold.future:
@@ -451,6 +490,7 @@ def walk_forward(
             members[name][:, where] = values
             for level, fold_level in fold_bounds[name].items():
                 bounds[name][level][:, where] = fold_level
+            calibration[name].append((where, fold_errors[name]))
         records.append(fold_record(fold, dates, lstm))
     bar.close()
     if any(np.isnan(values).any() for values in members.values()):
@@ -486,6 +526,8 @@ def walk_forward(
         },
         bounds=bounds,
         future=next_days,
+        seed_step_forecasts=to_steps(problem, members["lstm"]),
+        calibration=calibration,
     )
 
 

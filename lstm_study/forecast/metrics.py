@@ -123,6 +123,52 @@ def directional_test(
     return DirectionalTest(accuracy, call, share, len(a), p_value)
 
 
+@dataclass(frozen=True)
+class PesaranTimmermann:
+    """The Pesaran-Timmermann test: do the forecast's signs carry information about the actual's?"""
+
+    accuracy: float
+    expected: (
+        float  # the accuracy calls independent of the outcome would have on average
+    )
+    statistic: float
+    p_value: float  # one-sided: more right calls than independence gives
+
+
+def pesaran_timmermann(
+    actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray | float = 0.0
+) -> PesaranTimmermann:
+    """Test whether the forecast's up/down calls and the actual moves are independent.
+
+    Pesaran and Timmermann (1992): with ``p_y`` the share of up moves, ``p_x`` the share of up
+    calls and ``P`` the share of right calls, independence predicts
+    ``P* = p_y p_x + (1 - p_y)(1 - p_x)``; the statistic ``(P - P*) / sqrt(var P - var P*)`` is
+    standard normal under it. Unlike a binomial test against the better constant call, it
+    estimates both shares from the data. A day without a move counts as "not up", as does a
+    forecast of no move. Like the original, it assumes independent days. A forecast that calls
+    one direction every day, or a period that moves one way only, leaves it undefined (NaN).
+    """
+    a, f = _pair(actual, forecast)
+    y, x = (a - reference) > 0, (f - reference) > 0
+    n = a.size
+    right = float(np.mean(x == y))
+    p_y, p_x = float(np.mean(y)), float(np.mean(x))
+    expected = p_y * p_x + (1 - p_y) * (1 - p_x)
+    var_right = expected * (1 - expected) / n
+    var_expected = (
+        (2 * p_y - 1) ** 2 * p_x * (1 - p_x) / n
+        + (2 * p_x - 1) ** 2 * p_y * (1 - p_y) / n
+        + 4 * p_y * p_x * (1 - p_y) * (1 - p_x) / n**2
+    )
+    spread = var_right - var_expected
+    if not spread > 0:
+        return PesaranTimmermann(right, expected, float("nan"), float("nan"))
+    statistic = (right - expected) / np.sqrt(spread)
+    return PesaranTimmermann(
+        right, expected, float(statistic), float(stats.norm.sf(statistic))
+    )
+
+
 def up_share(actual: np.ndarray, reference: np.ndarray | float = 0.0) -> float:
     """Share of days on which the actual value rose above ``reference``: what 'always up' scores."""
     a = np.asarray(actual, dtype=float)

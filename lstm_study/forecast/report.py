@@ -17,12 +17,13 @@ from lstm_study.forecast.volatility import PROXY_FLOOR, VarianceResult
 
 #: how the intervals are made, said in every report that holds them
 INTERVAL_METHOD = (
-    "empirical quantiles of out-of-sample errors (split-conformal): each model, fitted on the days "
-    "before a validation block, forecasts that block, and the (100 - level)/2 and (100 + level)/2 "
-    "percentiles of its errors at each step are added to its forecasts at that step. The interval "
-    "is a quantile interval of the errors, centred on their median, not on the forecast: where the "
-    "errors lean one way (a narrow level, a series the model always misses on the same side) it can "
-    "exclude the point forecast, and 'intervals_excluding_point' lists where it does"
+    "split-conformal intervals from out-of-sample errors: each model, fitted on the days before a "
+    "validation block, forecasts that block, and with n known errors at a step the k-th smallest "
+    "and the k-th largest of them, k = ceil((n + 1)(1 + level/100)/2), are added to its forecasts "
+    "at that step (the finite-sample rule). The interval is built from the errors' order "
+    "statistics, not centred on the forecast: where the errors lean one way (a narrow level, a "
+    "series the model always misses on the same side) it can exclude the point forecast, and "
+    "'intervals_excluding_point' lists where it does"
 )
 DATES_NOTE = "business days (Monday to Friday) after the last date; exchange holidays are not skipped"
 

@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from lstm_study import parallel
 from lstm_study.errors import ConfigError, check_int
 from lstm_study.files import check_outputs, write_atomically
 from lstm_study.forecast.backtest import (
@@ -46,7 +47,7 @@ from lstm_study.forecast.backtest import (
     walk_forward,
 )
 from lstm_study.forecast.validate import PriceSeries, prepare_prices
-from lstm_study.runtime import seed_everything
+from lstm_study.runtime import resolve_device, seed_everything
 
 #: where the committed wide search lives (beside the other committed sweeps)
 RESULTS_PATH = Path(__file__).parents[1] / "experiments" / "tuning_results.json"
@@ -268,14 +269,23 @@ def search(
             f"{budget.validation_days} validation days: lower validation_days"
         )
     started = time.perf_counter()
-    rows = []
+    rows: list[dict[str, Any]] = []
     bar = tqdm(
-        configurations,
+        total=len(configurations),
         desc=f"{history.ticker or 'series'} search",
         disable=None if progress is None else not progress,
     )
-    for params in bar:
-        rows.append(score(history, base, params, budget))
+    # Configurations train independently: as many at once as there are workers
+    # (lstm_study.parallel), with the same numbers as one after another.
+    width = parallel.worker_count()
+    for first in range(0, len(configurations), width):
+        chunk = configurations[first : first + width]
+        calls = [
+            dict(history=history, base=base, params=params, budget=budget)
+            for params in chunk
+        ]
+        rows.extend(parallel.run_all(score, calls, device=resolve_device(base.device)))
+        bar.update(len(chunk))
         bar.set_postfix(best=f"{min(row['score'] for row in rows):.4f}")
     bar.close()
     return SearchResult(

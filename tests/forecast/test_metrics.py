@@ -113,3 +113,21 @@ def test_holm_adjusts_in_the_given_order_and_is_monotone():
     assert np.allclose(adjusted, [0.09, 0.04, 0.09, 0.5])
     assert np.allclose(holm([0.6, 0.7]), [1.0, 1.0])  # capped at 1
     assert holm([0.2]).tolist() == [0.2]
+
+
+def test_pesaran_timmermann_finds_information_and_not_its_absence():
+    from lstm_study.forecast.metrics import pesaran_timmermann
+
+    rng = np.random.default_rng(3)
+    actual = rng.normal(0.001, 0.01, 2000)
+    noise = rng.normal(0, 0.01, 2000)
+    informed = pesaran_timmermann(actual, actual + 2 * noise)
+    assert informed.statistic > 3 and informed.p_value < 0.01
+    # calls independent of the moves, but mostly "up": the better constant call is
+    # matched by chance, and the test does not reject
+    p_values = [
+        pesaran_timmermann(actual, rng.normal(0.005, 0.01, 2000)).p_value
+        for _ in range(200)
+    ]
+    assert 0.02 < np.mean(np.array(p_values) < 0.05) < 0.09
+    assert np.isnan(pesaran_timmermann(actual, np.full(2000, 0.01)).p_value)

@@ -306,3 +306,14 @@ def test_a_committed_validation_score_reproduces():
     assert abs(again["score"] - row["score"]) < RECHECK_TOLERANCE
     assert np.allclose(again["seed_scores"], row["seed_scores"], atol=RECHECK_TOLERANCE)
     assert again["median_best_epoch"] == row["median_best_epoch"]
+
+
+def test_configurations_scored_on_two_workers_score_as_one_after_another(monkeypatch):
+    alone = search(price_table(N), BASE, SMALL_SPACE, BUDGET, progress=False)
+    monkeypatch.setenv("LSTM_STUDY_WORKERS", "2")
+    shared = search(price_table(N), BASE, SMALL_SPACE, BUDGET, progress=False)
+
+    def numbers(result):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in result.rows]
+
+    assert numbers(shared) == numbers(alone)

@@ -1,0 +1,32 @@
+"""Walk chapter 9's LSTM over series with a planted signal and commit the results (resumable).
+
+    python scripts/planted_signal.py [--json PATH]
+
+Writes lstm_study/experiments/planted_signal.json by default; entries already there with the
+same settings are kept. See lstm_study/experiments/planted_signal.py for what is run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from lstm_study.experiments.planted_signal import RESULTS, run
+
+
+def main() -> None:
+    """Parse the arguments and walk the series still missing from the results file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=RESULTS, help="results file")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    record = run(args.json)
+    print(
+        f"{len(record['entries'])} entries in {args.json} "
+        f"({time.perf_counter() - started:.0f} s this run)"
+    )
+
+
+if __name__ == "__main__":  # the seeds' worker processes import this file
+    main()

@@ -169,9 +169,10 @@ def mincer_zarnowitz(proxy: np.ndarray, forecast: np.ndarray) -> dict[str, float
     Returns the intercept, the slope, the slope's heteroskedasticity- and autocorrelation-
     consistent (Newey-West) standard error over ``ceil(T ** (1/3))`` lags, as the
     Diebold-Mariano test uses, and the two-sided test of ``b = 1`` (its t statistic and normal
-    p-value; statsmodels' ``OLS(...).fit(cov_type="HAC")``). The squared return's noise is
-    heteroskedastic by construction (its variance grows with the variance), so plain standard
-    errors would be too small.
+    p-value; statsmodels' ``OLS(...).fit(cov_type="HAC")``), and the classic joint test of
+    ``a = 0, b = 1`` (a Wald chi-squared test on two degrees of freedom with the same HAC
+    covariance, ``mz_joint_p``). The squared return's noise is heteroskedastic by construction
+    (its variance grows with the variance), so plain standard errors would be too small.
     """
     import statsmodels.api as sm
 
@@ -183,12 +184,14 @@ def mincer_zarnowitz(proxy: np.ndarray, forecast: np.ndarray) -> dict[str, float
     t = (slope - 1.0) / se
     from scipy.stats import norm
 
+    joint = fit.wald_test((np.eye(2), np.array([0.0, 1.0])), use_f=False, scalar=True)
     return {
         "mz_intercept": intercept,
         "mz_slope": slope,
         "mz_slope_se": se,
         "mz_slope_t": t,
         "mz_slope_p": float(2 * norm.sf(abs(t))),
+        "mz_joint_p": float(joint.pvalue),
     }
 
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import chi2
 
 from lstm_study.cli import main
 from lstm_study.errors import ConfigError, DataWarning, InputDataError
@@ -137,6 +138,10 @@ def test_the_mincer_zarnowitz_slope_has_hac_errors_and_a_test_against_one():
     assert row["mz_slope"] == pytest.approx(fit.params[1])
     assert row["mz_slope_se"] == pytest.approx(fit.bse[1])
     assert row["mz_slope_t"] == pytest.approx((fit.params[1] - 1) / fit.bse[1])
+    # the joint test of a = 0, b = 1: the Wald statistic with the same HAC covariance
+    gap = fit.params - np.array([0.0, 1.0])
+    wald = float(gap @ np.linalg.solve(fit.cov_params(), gap))
+    assert row["mz_joint_p"] == pytest.approx(chi2.sf(wald, 2))
     # a right forecast is rejected at 5% about as often as the level says (heavy-tailed
     # proxies make the HAC errors a little small in samples this size)
     rejected = 0
@@ -151,6 +156,10 @@ def test_the_mincer_zarnowitz_slope_has_hac_errors_and_a_test_against_one():
     # the proxy moves 3 times as much as the forecast: slope 3, rejected
     timid = mincer_zarnowitz(3 * level * rng.chisquare(1, 5000), level)
     assert timid["mz_slope"] > 2 and timid["mz_slope_p"] < 0.01
+    assert timid["mz_joint_p"] < 0.01
+    # a forecast with the right slope but shifted by its mean: only the joint test sees it
+    shifted = mincer_zarnowitz(level * rng.chisquare(1, 5000) + level.mean(), level)
+    assert shifted["mz_slope_p"] > 0.01 and shifted["mz_joint_p"] < 0.01
 
 
 def test_evaluate_variance_reports_mse_and_mean_qlike():

@@ -62,3 +62,16 @@ def test_cells_that_time_are_not_checked_and_no_assert_mentions_a_timing(path):
                 assert not TIMING_NAMES.search(statement), (
                     f"cell {n} asserts a timing: {statement}"
                 )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_glued_numbers_are_plain_python_numbers(path):
+    """A NumPy scalar glues as 'np.float64(…)', which the book's {glue:text}`x:.2f` cannot
+    format: the build warns, and `make book` (-W) fails. Glue float(x) or int(x)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    for n, cell in enumerate(cells):
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = output.get("data", {}).get("application/papermill.record/text/plain")
+            if name and isinstance(text, str):
+                assert not re.match(r"np\.\w+\(", text), f"cell {n}: {name} = {text}"

@@ -24,6 +24,7 @@ import atexit
 import multiprocessing
 import os
 import random
+import signal
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -74,6 +75,24 @@ def _shutdown() -> None:
     _pool, _pool_size = None, 0
 
 
+def _stop_workers() -> None:
+    """End the pool now, its running calls included (they ignore Ctrl-C: see _worker_start)."""
+    global _pool, _pool_size
+    if _pool is not None:
+        processes = getattr(_pool, "_processes", None) or {}  # pid -> Process
+        for process in list(processes.values()):
+            process.terminate()
+        _pool.shutdown(wait=False, cancel_futures=True)
+    _pool, _pool_size = None, 0
+
+
+def _worker_start() -> None:
+    """Leave Ctrl-C to the caller. A terminal's Ctrl-C, or a Jupyter kernel interrupted or
+    shut down, signals the whole process group: each worker printed a KeyboardInterrupt
+    traceback of its own. The caller stops the workers instead (run_each)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _executor(size: int) -> ProcessPoolExecutor:
     """The process's pool of ``size`` workers, started on first use and kept."""
     global _pool, _pool_size
@@ -81,7 +100,8 @@ def _executor(size: int) -> ProcessPoolExecutor:
         _shutdown()
         # spawn, not fork: a fork of a process that has run OpenMP threads can deadlock
         context = multiprocessing.get_context("spawn")
-        _pool, _pool_size = ProcessPoolExecutor(size, mp_context=context), size
+        _pool = ProcessPoolExecutor(size, mp_context=context, initializer=_worker_start)
+        _pool_size = size
     return _pool
 
 
@@ -141,6 +161,9 @@ def run_each(
         pool = _executor(size)
         futures = [pool.submit(_call, threads, f, kwargs) for f, kwargs in calls]
         return [future.result() for future in futures]
+    except KeyboardInterrupt:
+        _stop_workers()
+        raise
     except BrokenProcessPool as error:
         _shutdown()
         os.environ[ENVIRONMENT] = "1"  # do not start workers again in this process

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 
@@ -124,3 +126,38 @@ def test_the_callers_random_state_is_left_alone(
     np.random.seed(7)
     parallel.run_all(seed_everything, [{"seed": 0}, {"seed": 1}])
     assert (torch.rand(1).item(), np.random.rand()) == expected
+
+
+def test_ctrl_c_reaches_the_caller_and_no_idle_worker(tmp_path) -> None:
+    """A Ctrl-C, or a Jupyter kernel interrupted or shut down, signals the whole process
+    group; idle workers printed a KeyboardInterrupt traceback each. Now only the caller does."""
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "import subprocess, time\n"
+        "from lstm_study import parallel\n"
+        "if __name__ == '__main__':\n"
+        "    # two calls of 2 s: each worker takes one, so both have started; the pool\n"
+        "    # then stays, idle\n"
+        "    parallel.run_all(subprocess.run, [{'args': ['sleep', '2']}] * 2)\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    env = {**os.environ, parallel.ENVIRONMENT: "2"}
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        os.killpg(child.pid, signal.SIGINT)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert child.returncode != 0
+    assert stderr.count("KeyboardInterrupt") == 1, stderr  # the caller's, no worker's
+    assert "SpawnProcess" not in stderr

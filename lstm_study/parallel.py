@@ -25,6 +25,8 @@ import multiprocessing
 import os
 import random
 import signal
+import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -87,10 +89,23 @@ def _stop_workers() -> None:
 
 
 def _worker_start() -> None:
-    """Leave Ctrl-C to the caller. A terminal's Ctrl-C, or a Jupyter kernel interrupted or
-    shut down, signals the whole process group: each worker printed a KeyboardInterrupt
-    traceback of its own. The caller stops the workers instead (run_each)."""
+    """Leave Ctrl-C to the caller, and end with it.
+
+    A terminal's Ctrl-C, or a Jupyter kernel interrupted or shut down, signals the whole
+    process group: each worker printed a KeyboardInterrupt traceback of its own. The caller
+    stops the workers instead (run_each). A caller killed outright (SIGKILL, the
+    out-of-memory killer) cannot: its idle workers would wait for work forever, so each
+    worker watches its parent and exits when it is gone.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _executor(size: int) -> ProcessPoolExecutor:

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +163,40 @@ def test_ctrl_c_reaches_the_caller_and_no_idle_worker(tmp_path) -> None:
     assert child.returncode != 0
     assert stderr.count("KeyboardInterrupt") == 1, stderr  # the caller's, no worker's
     assert "SpawnProcess" not in stderr
+
+
+def test_workers_end_when_their_caller_is_killed(tmp_path) -> None:
+    """A caller killed with SIGKILL leaves no worker waiting for work forever."""
+    script = tmp_path / "killed.py"
+    script.write_text(
+        "import os, subprocess, time\n"
+        "from lstm_study import parallel\n"
+        "if __name__ == '__main__':\n"
+        "    parallel.run_all(subprocess.run, [{'args': ['sleep', '2']}] * 2)\n"
+        "    print(' '.join(str(p) for p in parallel._pool._processes), flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    env = {**os.environ, parallel.ENVIRONMENT: "2"}
+    child = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    workers = [int(pid) for pid in child.stdout.readline().split()]
+    assert len(workers) == 2
+    child.kill()
+    child.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "a worker outlived its caller"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie has ended; only its parent (init here) has not reaped it yet
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return False
+    return True

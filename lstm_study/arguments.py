@@ -51,17 +51,21 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text[:40]!r}"
+        ) from None
+
+
 def count(option: str) -> Callable[[str], int]:
     """An argparse type: a whole number within ``LIMITS[option]``."""
     low, high = LIMITS[option]
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a whole number, got {text[:40]!r}"
-            ) from None
+        value = _whole_number(text)
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(
                 f"must be from {low:,} to {high:,}, got {value:,}"
@@ -75,12 +79,7 @@ def count(option: str) -> Callable[[str], int]:
 def threads(text: str) -> int:
     """An argparse type: a thread count from 1 to the cores this process may use."""
     cores = available_cores()
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {text[:40]!r}"
-        ) from None
+    value = _whole_number(text)
     if not 1 <= value <= cores:
         raise argparse.ArgumentTypeError(
             f"must be from 1 to {cores}, the cores this machine gives the process; "

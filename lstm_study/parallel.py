@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lstm_study.arguments import available_cores
 from lstm_study.errors import ConfigError
 
 #: environment variable that fixes the number of worker processes (1: run every call here)
@@ -47,10 +48,7 @@ _pool_size = 0
 
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity where the OS tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return available_cores()
 
 
 def worker_count() -> int:

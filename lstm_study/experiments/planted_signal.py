@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from lstm_study.experiments import predictor_walks
 from lstm_study.experiments.predictor_walks import TEST_START, _number, machine
 from lstm_study.files import write_atomically
 from lstm_study.forecast import BacktestConfig, walk_forward
@@ -80,9 +81,7 @@ def setting(prices: pd.DataFrame) -> tuple[np.ndarray, int, BacktestConfig]:
 
 def load(path: Path = RESULTS) -> dict[str, Any]:
     """The committed results (an empty record if the file does not exist yet)."""
-    if not Path(path).exists():
-        return {"entries": {}}
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return predictor_walks.load(path)
 
 
 def run(path: Path = RESULTS, *, progress: bool = True) -> dict[str, Any]:

@@ -31,6 +31,8 @@ LIMITS: dict[str, tuple[int, int]] = {
     "--batch-size": (1, 4096),
     "--window": (1, 10_000),
     "--eval-every": (1, 10_000_000),
+    "--warmup": (0, 10_000_000),
+    "--checkpoint-every": (1, 10_000_000),
     # generate
     "--length": (1, 100_000),
     # any command's seed: NumPy takes 0 to 2**32 - 1

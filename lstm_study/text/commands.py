@@ -12,18 +12,19 @@ import os
 import platform
 import shlex
 import sys
-import time
+import warnings
 from pathlib import Path
 
 import torch
 
 from lstm_study.arguments import PROMPT_LIMIT, count, threads
 from lstm_study.errors import ConfigError
-from lstm_study.files import check_outputs, write_together
+from lstm_study.files import check_outputs, write_atomically, write_together
 from lstm_study.runtime import available_memory, seed_everything
 from lstm_study.text.corpus import SNAPSHOT_PATH as CORPUS_PATH
 from lstm_study.text.corpus import load_corpus
 from lstm_study.text.model import (
+    SCHEDULES,
     CharLSTM,
     bits_per_character,
     sample,
@@ -99,12 +100,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=100,
         help="steps between validation scores (default 100)",
     )
+    train.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="constant",
+        help="the learning rate over the run: constant, or a cosine down to 5%% of --lr "
+        "(default constant)",
+    )
+    train.add_argument(
+        "--warmup",
+        type=count("--warmup"),
+        default=0,
+        help="steps of linear warm-up at the start (default 0)",
+    )
     train.add_argument("--seed", type=count("--seed"), default=0)
     train.add_argument(
         "--threads",
         type=threads,
         default=1,
         help="at most the cores this machine gives the process (default 1)",
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        type=count("--checkpoint-every"),
+        default=200,
+        help="steps between checkpoints (FILE.ckpt, removed when the run ends; default 200)",
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from FILE.ckpt, the last checkpoint of the same command cut short",
     )
     train.set_defaults(handler=run_train)
 
@@ -151,6 +176,8 @@ def _command(args: argparse.Namespace) -> str:
         "window",
         "lr",
         "eval-every",
+        "schedule",
+        "warmup",
         "seed",
         "threads",
     ]
@@ -175,6 +202,59 @@ def _check_memory(args: argparse.Namespace, vocab_size: int) -> None:
         )
 
 
+def checkpoint_path(output: Path) -> Path:
+    """Where ``train-text --output FILE.pt`` keeps its checkpoint while it runs."""
+    return Path(output).with_suffix(".ckpt")
+
+
+#: options that may differ between a run and its resumption: they change no result's value
+RESUMABLE_CHANGES = ("--threads", "--checkpoint-every")
+
+
+def _same_run(recorded: str, current: str) -> list[str]:
+    """The options (other than :data:`RESUMABLE_CHANGES`) in which two commands differ."""
+    words = [dict(zip(shlex.split(c)[2::2], shlex.split(c)[3::2], strict=True))
+             for c in (recorded, current)]  # fmt: skip
+    return [
+        f"{name} {words[0].get(name)} (checkpoint) vs {words[1].get(name)} (now)"
+        for name in sorted(set(words[0]) | set(words[1]))
+        if name not in RESUMABLE_CHANGES and words[0].get(name) != words[1].get(name)
+    ]
+
+
+def _load_checkpoint(args: argparse.Namespace, path: Path, command: str) -> dict | None:
+    """The checkpoint to resume from, or None for a fresh run; refuses every mix-up."""
+    if not args.resume:
+        if path.exists():
+            raise ConfigError(
+                f"{path} holds the checkpoint of an unfinished run: add --resume to go "
+                "on from it, or delete it to start again"
+            )
+        return None
+    if not path.exists():
+        raise ConfigError(
+            f"--resume: there is no checkpoint at {path} (a run writes one every "
+            "--checkpoint-every steps and removes it when it ends); run without --resume"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        saved_command = saved["command"]
+    except Exception:  # noqa: BLE001 - a cut or foreign file: say which and what to do
+        raise ConfigError(
+            f"{path} is not a train-text checkpoint (cut short, or another file): "
+            "delete it and run without --resume"
+        ) from None
+    differences = _same_run(saved_command, command)
+    if differences:
+        raise ConfigError(
+            f"--resume: {path} is of another run ({'; '.join(differences)}); give the "
+            "same options, or delete it to start again"
+        )
+    return saved
+
+
 def _check_sidecar(sidecar: Path) -> None:
     """Refuse to replace a file at the sidecar's path that a train-text run did not write."""
     if sidecar.exists() and not is_sidecar(sidecar):
@@ -196,11 +276,22 @@ def run_train(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--output must end in .pt (the sidecar goes beside it as .json), got {output}"
         )
+    if args.warmup >= args.steps:
+        raise ConfigError(
+            f"--warmup ({args.warmup}) must be fewer steps than --steps ({args.steps})"
+        )
+    checkpoint_file = checkpoint_path(output)
     check_outputs(
-        {"--output": output, "its record": sidecar_path(output)},
+        {
+            "--output": output,
+            "its record": sidecar_path(output),
+            "its checkpoint": checkpoint_file,
+        },
         {"plays file": CORPUS_PATH},
     )
     _check_sidecar(sidecar_path(output))
+    command = _command(args)
+    resume = _load_checkpoint(args, checkpoint_file, command)
     seed_everything(args.seed, threads=args.threads)
     train_text = load_corpus("train")
     vocab = Vocabulary.build(train_text)
@@ -221,12 +312,28 @@ def run_train(args: argparse.Namespace) -> int:
             trained, valid, batch_size=EVAL_BATCH, window=EVAL_WINDOW
         )
 
-    began = time.perf_counter()
-    history = train_language_model(
-        model, codes, steps=args.steps, batch_size=args.batch_size, window=args.window, lr=args.lr,
-        evaluate=score, eval_every=args.eval_every, progress=True,
-    )  # fmt: skip
-    elapsed = time.perf_counter() - began
+    def save(state: dict) -> None:
+        state["command"] = command
+        write_atomically(
+            checkpoint_file, lambda handle: torch.save(state, handle), "the checkpoint"
+        )
+
+    try:
+        history = train_language_model(
+            model, codes, steps=args.steps, batch_size=args.batch_size, window=args.window,
+            lr=args.lr, evaluate=score, eval_every=args.eval_every, progress=True,
+            schedule=args.schedule, warmup=args.warmup, checkpoint=save,
+            checkpoint_every=args.checkpoint_every, resume=resume,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        if checkpoint_file.exists():
+            print(
+                f"interrupted; go on from the last checkpoint ({checkpoint_file}) with "
+                "the same command and --resume",
+                file=sys.stderr,
+            )
+        raise
+    elapsed = history.seconds
     test_bpc = bits_per_character(
         model,
         vocab.encode(load_corpus("test")),
@@ -237,7 +344,7 @@ def run_train(args: argparse.Namespace) -> int:
     torch.save(model.state_dict(), buffer)
     weights = buffer.getvalue()
     info = {
-        "command": _command(args),
+        "command": command,
         "seed": args.seed,
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": args.threads,
                     "cpu_capability": torch.backends.cpu.get_cpu_capability(), "platform": platform.platform()},
@@ -245,6 +352,7 @@ def run_train(args: argparse.Namespace) -> int:
         "python": platform.python_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "training_seconds": round(elapsed, 1),
+        "resumed_after_steps": history.resumed_after,
         "config": model.config,
         "vocabulary": list(vocab.chars),
         "characters_trained": args.steps * args.batch_size * args.window,
@@ -261,6 +369,7 @@ def run_train(args: argparse.Namespace) -> int:
             sidecar_path(output): (json.dumps(info, indent=1) + "\n", "the record"),
         }
     )
+    checkpoint_file.unlink(missing_ok=True)
     print(
         f"trained for {elapsed:.0f} s; test bits per character {test_bpc:.3f}; wrote {output} and {sidecar_path(output).name}"
     )

@@ -9,8 +9,10 @@ linear read-out to one logit per character. Training walks the TBPTT windows of
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from itertools import islice
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +20,7 @@ from tqdm import tqdm  # not tqdm.auto: without ipywidgets it warns in every not
 
 from lstm_study.errors import ConfigError, check_int
 from lstm_study.nn import LSTM
-from lstm_study.text.batches import streams, tbptt_windows
+from lstm_study.text.batches import streams, tbptt_windows, window_count
 from lstm_study.text.vocab import Vocabulary
 
 State = tuple[Tensor, Tensor]
@@ -71,6 +73,40 @@ class LanguageModelHistory:
     eval_steps: list[int] = field(default_factory=list)
     eval_bpc: list[float] = field(default_factory=list)
     characters_per_step: int = 0
+    #: seconds spent in training steps and scoring, over every session of a resumed run
+    seconds: float = 0.0
+    #: the steps after which an interrupted run was resumed
+    resumed_after: list[int] = field(default_factory=list)
+
+
+#: learning-rate schedules: a multiplier of the base rate at each step
+SCHEDULES = ("constant", "cosine")
+
+
+def lr_multiplier(
+    schedule: str, steps: int, warmup: int = 0, floor: float = 0.05
+) -> Callable[[int], float]:
+    """The multiplier of the base learning rate at step ``k`` (0-based) of ``steps``.
+
+    A linear warm-up over ``warmup`` steps, then the constant rate, or a cosine from the base
+    rate down to ``floor`` times it at the last step.
+    """
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    check_int("steps", steps)
+    check_int("warmup", warmup, minimum=0)
+    if warmup >= steps:
+        raise ConfigError(f"warmup ({warmup}) must be fewer steps than steps ({steps})")
+
+    def multiplier(k: int) -> float:
+        if k < warmup:
+            return (k + 1) / warmup
+        if schedule == "constant":
+            return 1.0
+        progress = (k - warmup) / max(1, steps - 1 - warmup)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return multiplier
 
 
 def bits_per_character(
@@ -129,25 +165,63 @@ def train_language_model(
     evaluate: Callable[[CharLSTM], float] | None = None,
     eval_every: int = 100,
     progress: bool = False,
+    schedule: str = "constant",
+    warmup: int = 0,
+    checkpoint: Callable[[dict], None] | None = None,
+    checkpoint_every: int = 200,
+    resume: dict | None = None,
 ) -> LanguageModelHistory:
     """Train ``model`` for ``steps`` TBPTT windows of ``codes`` with Adam and gradient clipping.
 
     The windows run through the text in order and start again from its beginning (and the zero
     state) when it is used up. ``evaluate(model)`` (held-out bits per character) runs every
-    ``eval_every`` steps and after the last.
+    ``eval_every`` steps and after the last. The learning rate follows ``schedule`` (see
+    :func:`lr_multiplier`).
+
+    Every ``checkpoint_every`` steps ``checkpoint`` receives everything the run needs to go on
+    (:func:`checkpoint_state`); a run given that back as ``resume`` continues from it and ends
+    with the same weights, bit for bit, as one that was never interrupted (same machine, same
+    threads).
     """
     check_int("steps", steps)
     check_int("eval_every", eval_every)
+    check_int("checkpoint_every", checkpoint_every)
     if not clip_norm > 0:
         raise ConfigError(f"clip_norm must be positive, got {clip_norm!r}")
     streams(codes, batch_size)  # checks there is text enough
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        opt, lr_multiplier(schedule, steps, warmup)
+    )
     history = LanguageModelHistory(characters_per_step=batch_size * window)
-    windows, state = iter(()), None
+    windows, state, done = iter(()), None, 0
+    if resume is not None:
+        done = int(resume["step"])
+        if not 0 < done < steps:
+            raise ConfigError(
+                f"the checkpoint is of step {done}, outside the run's 1 to {steps - 1}"
+            )
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        torch.set_rng_state(resume["rng"])
+        history = LanguageModelHistory(**resume["history"])
+        history.resumed_after.append(done)
+        position = done % window_count(codes, batch_size, window)
+        if position:  # the pass goes on where it stopped, with the state it carried
+            windows = islice(tbptt_windows(codes, batch_size, window), position, None)
+            state = resume["carried"]
     model.train()
-    for step in tqdm(
-        range(1, steps + 1), disable=not progress, desc="training", leave=False
-    ):
+    bar = tqdm(
+        range(done + 1, steps + 1),
+        disable=not progress,
+        desc="training",
+        leave=False,
+        initial=done,
+        total=steps,
+    )
+    for step in bar:
+        began = time.perf_counter()
         batch = next(windows, None)
         if batch is None:  # a new pass over the text
             windows, state = tbptt_windows(codes, batch_size, window), None
@@ -161,14 +235,40 @@ def train_language_model(
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
         opt.step()
+        scheduler.step()
         state = _detach(new_state)
         history.train_bpc.append(loss.item() / LN2)
         if evaluate is not None and (step % eval_every == 0 or step == steps):
             history.eval_steps.append(step)
             history.eval_bpc.append(evaluate(model))
+            bar.set_postfix(valid_bpc=f"{history.eval_bpc[-1]:.3f}", refresh=False)
             model.train()
+        history.seconds += time.perf_counter() - began
+        if checkpoint is not None and step % checkpoint_every == 0 and step < steps:
+            checkpoint(checkpoint_state(step, model, opt, scheduler, state, history))
     model.eval()
     return history
+
+
+def checkpoint_state(
+    step: int,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    carried: State | None,
+    history: LanguageModelHistory,
+) -> dict:
+    """What a run needs to go on after ``step``: weights, optimiser, schedule, the state it
+    carries into the next window, the random generator and the history so far."""
+    return {
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "carried": carried,
+        "rng": torch.get_rng_state(),
+        "history": asdict(history),
+    }
 
 
 #: characters of a prompt fed to the model at once: memory stays that of one piece

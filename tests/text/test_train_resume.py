@@ -1,0 +1,165 @@
+"""``train-text`` survives an interruption: checkpoints, ``--resume``, the learning-rate schedule.
+
+A resumed run must end with the same weights, bit for bit, as a run never interrupted: the
+checkpoint holds the weights, Adam's moments, the schedule, the state carried into the next
+window, the random generator (dropout) and the history.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from lstm_study.cli import main
+from lstm_study.errors import ConfigError
+from lstm_study.runtime import seed_everything
+from lstm_study.text import weights
+from lstm_study.text.commands import checkpoint_path
+from lstm_study.text.model import CharLSTM, lr_multiplier, train_language_model
+from lstm_study.text.vocab import Vocabulary
+
+VOCAB = Vocabulary(tuple("abc<>."))
+CODES = VOCAB.encode("abcab<a>cbca.cab<c>ba." * 30)
+
+
+def test_constant_schedule_is_one_and_warmup_climbs_linearly():
+    constant = lr_multiplier("constant", 100, warmup=4)
+    assert [constant(k) for k in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert lr_multiplier("constant", 10)(9) == 1.0
+
+
+def test_cosine_falls_from_the_rate_to_its_floor():
+    cosine = lr_multiplier("cosine", 101, warmup=0, floor=0.05)
+    values = [cosine(k) for k in range(101)]
+    assert values[0] == 1.0 and values[-1] == pytest.approx(0.05)
+    assert values[50] == pytest.approx(0.525)
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+
+
+@pytest.mark.parametrize(
+    "schedule, steps, warmup",
+    [("linear", 10, 0), ("cosine", 10, 10), ("cosine", 0, 0)],
+)
+def test_bad_schedules_are_refused(schedule, steps, warmup):
+    with pytest.raises(ConfigError):
+        lr_multiplier(schedule, steps, warmup)
+
+
+def _train(steps: int, **kwargs) -> tuple[CharLSTM, object]:
+    seed_everything(3)
+    model = CharLSTM(len(VOCAB), hidden_size=8, num_layers=2, dropout=0.3)
+    history = train_language_model(
+        model, CODES, steps=steps, batch_size=3, window=9, lr=1e-2,
+        schedule="cosine", warmup=3, eval_every=4,
+        evaluate=lambda m: float(sum(p.detach().sum() for p in m.parameters())),
+        **kwargs,
+    )  # fmt: skip
+    return model, history
+
+
+class Interrupted(Exception):
+    """Stands for Ctrl-C in the middle of a run."""
+
+
+@pytest.mark.parametrize("cut", [8, 24])  # inside a pass, and where a pass ends
+def test_a_resumed_run_ends_with_the_weights_of_one_never_interrupted(cut):
+    steps = 40  # 24 windows make a pass: the run wraps around the text
+    whole, whole_history = _train(steps)
+    saved: list[dict] = []
+
+    def save_then_stop(state: dict) -> None:
+        saved.append(state)
+        if state["step"] == cut:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        _train(steps, checkpoint=save_then_stop, checkpoint_every=cut // 2)
+    assert [state["step"] for state in saved] == [cut // 2, cut]
+    checkpoint = torch.load(_round_trip(saved[-1]), weights_only=True)
+    resumed, history = _train(steps, resume=checkpoint)
+    for name, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    assert history.train_bpc == whole_history.train_bpc
+    assert history.eval_steps == whole_history.eval_steps
+    assert history.resumed_after == [cut]
+
+
+def _round_trip(state: dict) -> io.BytesIO:
+    """The checkpoint as train-text writes and reads it (torch.save, weights_only load)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def _command(out, *extra):
+    return [sys.executable, "-m", "lstm_study.cli", "train-text", "--output", str(out),
+            "--hidden-size", "8", "--layers", "2", "--batch-size", "2", "--window", "8",
+            "--steps", "800", "--eval-every", "300", "--checkpoint-every", "25",
+            "--schedule", "cosine", "--warmup", "10", "--threads", "1", *extra]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_train_text_resumes_after_a_real_ctrl_c(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    never = tmp_path / "never.pt"
+    subprocess.run(_command(never), check=True, capture_output=True, env=env)
+    cut = tmp_path / "cut.pt"
+    run = subprocess.Popen(
+        _command(cut), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    deadline = time.monotonic() + 120
+    while not checkpoint_path(cut).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode != 0, "the run ended before it was interrupted"
+    assert "--resume" in err.decode() and checkpoint_path(cut).exists()
+    assert not cut.exists()
+    done = subprocess.run(_command(cut, "--resume"), capture_output=True, env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    assert not checkpoint_path(cut).exists(), "a finished run removes its checkpoint"
+    assert weights.sha256(cut) == weights.sha256(never)
+    info = json.loads(cut.with_suffix(".json").read_text())
+    assert info["resumed_after_steps"] and info["resumed_after_steps"][0] % 25 == 0
+
+
+def test_a_checkpoint_left_behind_is_neither_overwritten_nor_ignored(tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    checkpoint_path(out).write_bytes(b"a run's checkpoint")
+    assert main(["train-text", "--output", str(out), "--steps", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "unfinished run" in err and "--resume" in err
+    assert checkpoint_path(out).read_bytes() == b"a run's checkpoint"
+    assert main(["train-text", "--output", str(out), "--steps", "3", "--resume"]) == 1
+    assert "is not a train-text checkpoint" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_missing_checkpoint_or_another_runs(tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    assert main(["train-text", "--output", str(out), "--resume"]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+    torch.save(
+        {"command": "lstm-study train-text --output m.pt --hidden-size 16 --threads 1"},
+        checkpoint_path(out),
+    )
+    argv = ["train-text", "--output", str(out), "--hidden-size", "8", "--resume"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "--hidden-size 16 (checkpoint) vs 8 (now)" in err
+
+
+def test_warmup_must_be_shorter_than_the_run(tmp_path, capsys):
+    argv = ["train-text", "--output", str(tmp_path / "m.pt"), "--steps", "5"]
+    assert main([*argv, "--warmup", "5"]) == 1
+    assert (
+        "--warmup (5) must be fewer steps than --steps (5)" in capsys.readouterr().err
+    )

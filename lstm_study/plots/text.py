@@ -14,11 +14,13 @@ def plot_learning_curves(
     baselines: Mapping[str, float],
     *,
     title: str = "Held-out bits per character during training",
+    log_x: bool = False,
 ) -> Figure:
     """Each curve's held-out bits per character against millions of characters trained on.
 
     ``curves`` maps a label to (characters seen, bits per character); each baseline
-    (an n-gram's score on the same text) is a dashed horizontal line.
+    (an n-gram's score on the same text) is a dashed horizontal line. ``log_x`` draws the
+    characters on a log axis, where a power law is a straight line.
     """
     fig, ax = plt.subplots(figsize=(7.5, 4))
     for n, (label, (seen, bpc)) in enumerate(curves.items()):
@@ -34,10 +36,12 @@ def plot_learning_curves(
         ax.axhline(
             value, linestyle="--", linewidth=1, color=f"C{n + len(curves)}", label=label
         )
+    if log_x:
+        ax.set_xscale("log")
     ax.set_xlabel("characters trained on (millions)")
     ax.set_ylabel("bits per character")
     ax.set_title(title)
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both" if log_x else "major")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

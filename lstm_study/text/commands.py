@@ -121,6 +121,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="at most the cores this machine gives the process (default 1)",
     )
     train.add_argument(
+        "--weights-dtype",
+        choices=("float32", "float16"),
+        default="float32",
+        help="how the weights are stored: float16 halves the file; either way they are "
+        "scored in float32, after the rounding (default float32)",
+    )
+    train.add_argument(
         "--checkpoint-every",
         type=count("--checkpoint-every"),
         default=200,
@@ -180,6 +187,7 @@ def _command(args: argparse.Namespace) -> str:
         "warmup",
         "seed",
         "threads",
+        "weights-dtype",
     ]
     words = ["lstm-study", "train-text", "--output", args.output]
     for name in options:
@@ -334,6 +342,12 @@ def run_train(args: argparse.Namespace) -> int:
             )
         raise
     elapsed = history.seconds
+    if args.weights_dtype == "float16":  # score what is stored: the rounded weights
+        stored = {k: v.half() if v.is_floating_point() else v
+                  for k, v in model.state_dict().items()}  # fmt: skip
+        model.load_state_dict(stored)  # copies into the float32 parameters
+    else:
+        stored = model.state_dict()
     test_bpc = bits_per_character(
         model,
         vocab.encode(load_corpus("test")),
@@ -341,7 +355,7 @@ def run_train(args: argparse.Namespace) -> int:
         window=EVAL_WINDOW,
     )
     buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
+    torch.save(stored, buffer)
     weights = buffer.getvalue()
     info = {
         "command": command,

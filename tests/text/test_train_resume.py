@@ -23,8 +23,15 @@ from lstm_study.errors import ConfigError
 from lstm_study.runtime import seed_everything
 from lstm_study.text import weights
 from lstm_study.text.commands import checkpoint_path
-from lstm_study.text.model import CharLSTM, lr_multiplier, train_language_model
+from lstm_study.text.corpus import load_corpus
+from lstm_study.text.model import (
+    CharLSTM,
+    bits_per_character,
+    lr_multiplier,
+    train_language_model,
+)
 from lstm_study.text.vocab import Vocabulary
+from lstm_study.text.weights import EVAL_BATCH, EVAL_WINDOW
 
 VOCAB = Vocabulary(tuple("abc<>."))
 CODES = VOCAB.encode("abcab<a>cbca.cab<c>ba." * 30)
@@ -163,3 +170,35 @@ def test_warmup_must_be_shorter_than_the_run(tmp_path, capsys):
     assert (
         "--warmup (5) must be fewer steps than --steps (5)" in capsys.readouterr().err
     )
+
+
+def test_half_precision_weights_are_scored_as_stored(tmp_path):
+    argv = ["train-text", "--hidden-size", "16", "--steps", "3", "--eval-every", "3"]
+    assert main([*argv, "--output", str(tmp_path / "full.pt")]) == 0
+    assert (
+        main(
+            [*argv, "--output", str(tmp_path / "half.pt"), "--weights-dtype", "float16"]
+        )
+        == 0
+    )
+    full, half = (weights.load_model(tmp_path / f"{n}.pt") for n in ("full", "half"))
+    stored = torch.load(tmp_path / "half.pt", weights_only=True)
+    assert all(
+        v.dtype == torch.float16 for v in stored.values() if v.is_floating_point()
+    )
+    assert (tmp_path / "half.pt").stat().st_size < 0.7 * (
+        tmp_path / "full.pt"
+    ).stat().st_size
+    # loaded into float32 parameters: the float16 values, exactly
+    for name, value in half.model.state_dict().items():
+        assert value.dtype == torch.float32 and torch.equal(value, stored[name].float())
+        # the same run: rounding moved each weight by at most float16's half step
+        torch.testing.assert_close(
+            value, full.model.state_dict()[name], rtol=1e-3, atol=1e-4
+        )
+    # the record's score is that of the rounded weights, as loaded
+    live = bits_per_character(
+        half.model, half.vocab.encode(load_corpus("test")), batch_size=EVAL_BATCH,
+        window=EVAL_WINDOW,
+    )  # fmt: skip
+    assert live == pytest.approx(half.info["test_bpc"], abs=1e-6)

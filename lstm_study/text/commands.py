@@ -215,7 +215,8 @@ def checkpoint_path(output: Path) -> Path:
     return Path(output).with_suffix(".ckpt")
 
 
-#: options that may differ between a run and its resumption: they change no result's value
+#: options that may differ between a run and its resumption: they change the speed, and
+#: --threads the order in which floats are summed (the last digits), nothing else
 RESUMABLE_CHANGES = ("--threads", "--checkpoint-every")
 
 

@@ -29,9 +29,13 @@ from lstm_study.machine import cpu_description
 from lstm_study.text.commands import checkpoint_path
 from lstm_study.text.corpus import load_corpus
 from lstm_study.text.model import bits_per_character
-from lstm_study.text.weights import EVAL_BATCH, EVAL_WINDOW, load_model, sidecar_path
-
-SUMMARY = Path(__file__).resolve().parents[1] / "lstm_study/text/weights/search.json"
+from lstm_study.text.weights import (
+    EVAL_BATCH,
+    EVAL_WINDOW,
+    SEARCH_PATH,
+    load_model,
+    sidecar_path,
+)
 
 #: what every candidate shares (the full run takes the same, with more steps)
 COMMON = {"--batch-size": "32", "--window": "128", "--lr": "0.003", "--dropout": "0.25",
@@ -98,8 +102,8 @@ def main() -> int:
         "candidates": results,
         "chosen": chosen,
     }
-    write_atomically(SUMMARY, json.dumps(summary, indent=1) + "\n", "the search")
-    print(f"chosen: {chosen}; wrote {SUMMARY}")
+    write_atomically(SEARCH_PATH, json.dumps(summary, indent=1) + "\n", "the search")
+    print(f"chosen: {chosen}; wrote {SEARCH_PATH}")
     return 0
 
 

@@ -211,3 +211,44 @@ def generate(
             most = max(most, cache_bytes(cache))
         codes.append(_draw(logits[0, -1], temperature, generator))
     return torch.tensor(codes[len(prompt) :]), most
+
+
+class TorchReference(nn.Module):
+    """The same model built from ``nn.TransformerEncoderLayer`` (pre-norm, GELU, no dropout).
+
+    It shares the embedding, positions, final norm and read-out with ``model`` and holds a copy
+    of every block's weights; with a causal mask it must give the same logits.
+    """
+
+    def __init__(self, model: CharTransformer) -> None:
+        super().__init__()
+        width, heads = model.config["d_model"], model.config["num_heads"]
+        self.model = model
+        self.layers = nn.ModuleList()
+        for block in model.blocks:
+            layer = nn.TransformerEncoderLayer(
+                width, heads, dim_feedforward=block.linear1.out_features, dropout=0.0,
+                activation="gelu", batch_first=True, norm_first=True,
+            )  # fmt: skip
+            layer.to(block.linear1.weight.dtype)
+            with torch.no_grad():
+                attention = layer.self_attn
+                attention.in_proj_weight.copy_(block.self_attn.in_proj.weight)
+                attention.in_proj_bias.copy_(block.self_attn.in_proj.bias)
+                attention.out_proj.load_state_dict(
+                    block.self_attn.out_proj.state_dict()
+                )
+                for name in ("linear1", "linear2", "norm1", "norm2"):
+                    getattr(layer, name).load_state_dict(
+                        getattr(block, name).state_dict()
+                    )
+            self.layers.append(layer)
+
+    def forward(self, codes: Tensor) -> Tensor:
+        """Logits (batch, T, vocab_size), through PyTorch's layers with a causal mask."""
+        steps = codes.size(1)
+        x = self.model.embedding(codes) + self.model.position[:steps]
+        mask = nn.Transformer.generate_square_subsequent_mask(steps, dtype=x.dtype)
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, is_causal=True)
+        return self.model.head(self.model.norm(x))

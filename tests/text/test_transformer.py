@@ -7,6 +7,7 @@ from torch import nn
 from lstm_study.errors import ConfigError
 from lstm_study.text.transformer import (
     CharTransformer,
+    TorchReference,
     cache_bytes,
     causal_attention,
     generate,
@@ -76,6 +77,8 @@ def test_model_matches_a_reference_built_from_transformer_encoder_layers(positio
     ours, _ = model(codes)
     theirs = reference(codes)
     torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
+    # the package's TorchReference (the chapter's check) is the same reference
+    torch.testing.assert_close(TorchReference(model)(codes), theirs, rtol=0, atol=0)
     weights = torch.randn_like(ours)
     shared = [model.embedding.weight, model.norm.weight, model.head.weight]
     if positions == "learned":

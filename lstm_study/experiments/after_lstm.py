@@ -422,10 +422,11 @@ def read_at(calibration: dict) -> int:
 
 def test_sweep(calibration: dict, chosen: dict, settings: dict, sizes: dict) -> Sweep:
     """Each model at its chosen rate, every seed, scored on the test plays."""
+    # seed by seed: a sweep stopped early leaves every model with the same seeds
     keys = tuple(
         {"model": m, "lr": chosen[m], "seed": seed, "split": "test"}
-        for m in MODELS
         for seed in SEEDS
+        for m in MODELS
     )
     return Sweep("after-lstm-runs", run, keys, {**settings, "sizes": sizes,
                  "steps": calibration["steps"], "read_at": read_at(calibration)})  # fmt: skip

@@ -148,10 +148,11 @@ KINDS = {"minlstm": MinLSTM, "mingru": MinGRU}
 class MinBlock(nn.Module):
     """A pre-norm residual block: ``x + W_o minRNN(LN x)``, then ``x + MLP(LN x)``.
 
-    One min-layer is linear in time: its gates never see the state, so stacking bare layers
-    would add little. The MLP between layers is where the nonlinear mixing happens (Feng et al.
-    build their language model of blocks like these, as a Transformer is built of attention and
-    MLP blocks); the residual path and normalisation keep a deep stack trainable.
+    One min-layer is linear in its state: its gates never see it, so stacking bare layers
+    would add little. The MLP after each is where the nonlinear mixing happens, and the
+    residual path and normalisation keep a deep stack trainable. It is the Transformer's
+    block (:mod:`lstm_study.text.transformer`) with the recurrent layer in the place of
+    attention, so the two models differ only in the layer that mixes positions.
     """
 
     def __init__(self, width: int, kind: str = "minlstm", expansion: int = 4) -> None:

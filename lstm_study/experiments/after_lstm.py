@@ -15,8 +15,9 @@ Transformer sees its window only). The command runs four stages, each resumable:
    fixed checkpoints, test bits per character at the end (equal time) and at the checkpoint
    every model reaches (equal characters, and about equal parameters), how far back the
    gradient reaches;
-4. generation: the characters per second and the state each model holds while it writes
-   :data:`GENERATION_LENGTH` characters.
+4. generation (after the tuning: it times untrained models, whose speed and state do not
+   depend on their weights): the characters per second and the state each model holds while
+   it writes :data:`GENERATION_LENGTH` characters.
 """
 
 from __future__ import annotations
@@ -548,13 +549,11 @@ def _stages(args, paths, command, settings, sizes, budget, max_steps, length) ->
         left -= len(tuned["runs"]) - before
         if left <= 0:
             return 0
-    tested_sweep = test_sweep(calibration, chosen_rates(tuned), settings, sizes)
-    before = len(load(paths["runs"])["runs"]) if paths["runs"].exists() else 0
-    tested = run_sweep(tested_sweep, paths["runs"], command=command, limit=left)
-    if len(tested["runs"]) < len(tested_sweep.keys):
-        return 0
-    if not paths["generation"].exists():
+    if not paths["generation"].exists():  # untrained models: it needs no run
         record = measure_generation(sizes, length, command)
         write_atomically(paths["generation"], json.dumps(record, indent=1) + "\n",
                          "the generation timings")  # fmt: skip
+    tested_sweep = test_sweep(calibration, chosen_rates(tuned), settings, sizes)
+    before = len(load(paths["runs"])["runs"]) if paths["runs"].exists() else 0
+    run_sweep(tested_sweep, paths["runs"], command=command, limit=left)
     return 0

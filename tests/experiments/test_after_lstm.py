@@ -36,7 +36,7 @@ def test_the_command_resumes_and_tests_each_model_at_its_chosen_rate(small, tmp_
     assert {r["key"]["split"] for r in tuned["runs"]} == {"valid"}
     # the calibration is taken once and reused: the steps are part of the runs' settings
     assert json.loads((tmp_path / names["calibration"]).read_text()) == calibration
-    assert tested["settings"]["steps"] == calibration["steps"]
+    assert tested["settings"]["steps"] == after_lstm.run_steps(calibration)
     chosen = after_lstm.chosen_rates(tuned)
     for model in after_lstm.MODELS:
         runs = entries(tested, model=model)

@@ -105,3 +105,17 @@ def test_the_horizon_of_the_transformer_ends_at_its_context():
     assert len(curves["transformer"]) == sizes["transformer"]["context"]
     assert len(curves["lstm"]) == len(curves["minlstm"]) == 30
     assert all(v > 0 for curve in curves.values() for v in curve[:5])
+
+
+def test_the_committed_runs_agree_with_a_rerun_of_their_start():
+    """The first checkpoint of a committed entry, re-run: same key, same steps until there."""
+    results = load(after_lstm.DEFAULT_DIR / after_lstm.FILES["runs"])
+    settings = dict(results["settings"])
+    committed = entries(results, model="lstm", seed=0)[0]
+    first = settings["eval_every"]
+    settings["steps"] = {**settings["steps"], "lstm": first}
+    again = after_lstm.run(**{**committed["key"], "split": "valid"}, **settings)
+    assert committed["curve"]["steps"][0] == first
+    assert again["valid_bpc"] == pytest.approx(
+        committed["curve"]["valid_bpc"][0], abs=5e-3
+    )

@@ -74,7 +74,7 @@ class Shape:
     hidden_size: int
 
 
-#: The predictor's shape (chapter 9) and the default of PyTorch's own RNN benchmark.
+#: The predictor's shape (chapter 10) and the default of PyTorch's own RNN benchmark.
 SHAPES = (
     Shape("predictor", batch=64, seq_len=60, input_size=5, hidden_size=64),
     Shape("pytorch-default", batch=64, seq_len=100, input_size=512, hidden_size=512),

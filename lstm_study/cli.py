@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES = (
     "lstm_study.experiments.adding",
     "lstm_study.forecast.tuning",
     "lstm_study.text.commands",
+    "lstm_study.experiments.after_lstm",
 )
 
 

@@ -1,4 +1,4 @@
-"""Exploratory statistics of daily prices (chapter 8): returns, stationarity, tails, volatility, dependence.
+"""Exploratory statistics of daily prices (chapter 9): returns, stationarity, tails, volatility, dependence.
 
 Functions take the tidy frame of :func:`lstm_study.data.load_prices` (or a wide frame / series
 derived from it) and return numbers or frames; the figures are in :mod:`lstm_study.plots.data`.

@@ -1,7 +1,7 @@
 """Where a measurement was taken: the processor, the vector kernels torch runs, the load.
 
 Timings mean little without the machine they came from: ``make bench`` (:mod:`lstm_study.benchmark`),
-the appendix and the tuning search of chapter 9 record it with :func:`machine_info`.
+the appendix and the tuning search of chapter 10 record it with :func:`machine_info`.
 """
 
 from __future__ import annotations

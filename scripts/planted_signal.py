@@ -1,4 +1,4 @@
-"""Walk chapter 9's LSTM over series with a planted signal and commit the results (resumable).
+"""Walk chapter 10's LSTM over series with a planted signal and commit the results (resumable).
 
     python scripts/planted_signal.py [--json PATH]
 

@@ -1,4 +1,4 @@
-"""Run chapter 9's heavy walk-forwards and commit their results (resumable).
+"""Run chapter 10's heavy walk-forwards and commit their results (resumable).
 
     python scripts/predictor_walks.py [--json PATH]
 

@@ -1,4 +1,4 @@
-"""Run chapter 10's variance sweep (lstm_study.experiments.volatility) and write its results.
+"""Run chapter 11's variance sweep (lstm_study.experiments.volatility) and write its results.
 
     python scripts/volatility_sweep.py [--work DIR] [--tickers ...] [--inputs ...]
 

@@ -1,4 +1,4 @@
-"""The exploratory statistics of chapter 8 give known answers on series built to have them."""
+"""The exploratory statistics of chapter 9 give known answers on series built to have them."""
 
 import numpy as np
 import pandas as pd

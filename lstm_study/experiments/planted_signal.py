@@ -1,4 +1,4 @@
-"""Could chapter 9's LSTM find a realistic signal? Its own configuration on planted ones.
+"""Could chapter 10's LSTM find a realistic signal? Its own configuration on planted ones.
 
 Synthetic daily log returns follow an AR(1), ``r_t = phi r_{t-1} + e_t``, whose best forecast
 ``phi r_{t-1}`` removes a share ``R^2 = phi^2`` of the random walk's mean squared error (the

@@ -1,6 +1,6 @@
-"""The heavy walk-forwards of chapter 9, run once by a kept command and committed as JSON.
+"""The heavy walk-forwards of chapter 10, run once by a kept command and committed as JSON.
 
-The chapter (``book/09_predictor.ipynb``) walks the MSFT return model live and re-runs one seed
+The chapter (``book/10_predictor.ipynb``) walks the MSFT return model live and re-runs one seed
 of each walk below live too, asserting that it agrees with the committed entry of the same seed.
 What is run here, with the chapter's settings and seeds:
 
@@ -209,7 +209,7 @@ def run(path: Path = RESULTS, *, progress: bool = True) -> dict[str, Any]:
     prices = load_prices(["AAPL", "GOOG", "IBM", "MSFT"], source="snapshot")
     record = load(path)
     todo = walks(prices)
-    bar = tqdm(todo.items(), desc="chapter 9 walks", disable=not progress)
+    bar = tqdm(todo.items(), desc="chapter 10 walks", disable=not progress)
     for name, (ticker, config, future, summarise) in bar:
         wanted = settings(ticker, config, future)
         stored = record["entries"].get(name)
@@ -232,5 +232,5 @@ def run(path: Path = RESULTS, *, progress: bool = True) -> dict[str, Any]:
         record["command"] = COMMAND
         record["complete"] = set(record["entries"]) >= set(todo)
         text = json.dumps(record, indent=1, allow_nan=False) + "\n"
-        write_atomically(Path(path), text, what="the chapter 9 walks")
+        write_atomically(Path(path), text, what="the chapter 10 walks")
     return record

@@ -1,4 +1,4 @@
-"""The variance LSTM of chapter 10 over many seeds and input sets: a kept, resumable sweep.
+"""The variance LSTM of chapter 11 over many seeds and input sets: a kept, resumable sweep.
 
 The chapter "Forecasting the size of tomorrow's move" reads the committed results
 (:data:`RESULTS_PATH`, metadata and per-run summaries, and :data:`FORECASTS_PATH`, every test

@@ -1,4 +1,4 @@
-"""The variance LSTM: chapter 9's LSTM with its output read as a log-variance and trained on QLIKE.
+"""The variance LSTM: chapter 10's LSTM with its output read as a log-variance and trained on QLIKE.
 
 On each fold the squared returns are divided by ``c``, their mean over the training days; the
 network's output ``s`` is the log of the scaled variance, so its forecast ``h = c * exp(s)`` is

@@ -1,4 +1,4 @@
-"""Figures for chapters 7 and 8 (the scraper and the exploratory analysis of prices).
+"""Figures for chapters 8 and 9 (the scraper and the exploratory analysis of prices).
 
 Every helper takes tidy prices or statistics already computed (see :mod:`lstm_study.eda`) and
 returns the matplotlib Figure; none fetches data.

@@ -1,4 +1,4 @@
-"""Figures for chapter 9 (the predictor): forecasts against actuals, the lag-1 illusion, losses, seeds, fan charts."""
+"""Figures for chapter 10 (the predictor): forecasts against actuals, the lag-1 illusion, losses, seeds, fan charts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The committed walks of chapter 9 are those the command would run now, and it resumes."""
+"""The committed walks of chapter 10 are those the command would run now, and it resumes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The variance sweep of chapter 10: it resumes, its records rebuild the walk, and the committed
+"""The variance sweep of chapter 11: it resumes, its records rebuild the walk, and the committed
 results hold every run the chapter reads, made with the settings the package declares."""
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def test_the_committed_sweep_holds_every_run_the_chapter_reads():
 
 
 def test_in_the_committed_sweep_the_range_and_volume_lower_every_seeds_qlike():
-    # Chapter 10's claim, from the committed forecasts without training: seed k of the
+    # Chapter 11's claim, from the committed forecasts without training: seed k of the
     # network with the range and the dollar volume has a lower mean QLIKE than seed k
     # of the network on returns only, on every ticker, and the test with the seeds'
     # noise rejects on each at 5% before any correction.

@@ -546,7 +546,7 @@ def test_an_ablation_chooses_the_lstms_inputs_and_leaves_the_baselines_alone():
     assert not np.array_equal(fewer.forecasts["lstm"], full.forecasts["lstm"])
 
 
-# The chapter (book/10_volatility.ipynb) prints IBM's rows from the committed sweep
+# The chapter (book/11_volatility.ipynb) prints IBM's rows from the committed sweep
 # (lstm_study/experiments/volatility_results.json); its text says this command gives them.
 @pytest.mark.slow
 def test_the_command_in_the_chapter_gives_the_committed_ibm_rows(tmp_path):

@@ -27,6 +27,7 @@ from lstm_study.text.model import (
     SCHEDULES,
     CharLSTM,
     bits_per_character,
+    lr_multiplier,
     sample,
     train_language_model,
     training_bytes,
@@ -216,19 +217,56 @@ def checkpoint_path(output: Path) -> Path:
 
 
 #: options that may differ between a run and its resumption: they change the speed, and
-#: --threads the order in which floats are summed (the last digits), nothing else
-RESUMABLE_CHANGES = ("--threads", "--checkpoint-every")
+#: --threads the order in which floats are summed (the last digits), nothing else; --output
+#: may move with its checkpoint, which lies beside it
+RESUMABLE_CHANGES = ("--threads", "--checkpoint-every", "--output")
 
 
-def _same_run(recorded: str, current: str) -> list[str]:
-    """The options (other than :data:`RESUMABLE_CHANGES`) in which two commands differ."""
+#: options that set the learning rate's schedule: a resumed run may change them when the
+#: rate they give agrees, step for step, with the recorded one over every step already run
+SCHEDULE_OPTIONS = ("--steps", "--schedule", "--warmup")
+
+
+def _multipliers(options: dict[str, str], steps_done: int) -> list[float] | None:
+    """The rate multipliers of steps 0 .. ``steps_done`` under a command's options."""
+    try:
+        multiplier = lr_multiplier(
+            options.get("--schedule", "constant"),
+            int(options["--steps"]),
+            int(options.get("--warmup", 0)),
+        )
+    except (ConfigError, KeyError, ValueError):
+        return None
+    return [multiplier(k) for k in range(steps_done + 1)]
+
+
+def _same_run(recorded: str, current: str, steps_done: int = 0) -> list[str]:
+    """The options (other than :data:`RESUMABLE_CHANGES`) in which two commands differ.
+
+    A difference in :data:`SCHEDULE_OPTIONS` does not count when both commands give the same
+    rate at every step up to ``steps_done``: the steps already run are then the ones the
+    current command would run.
+    """
     words = [dict(zip(shlex.split(c)[2::2], shlex.split(c)[3::2], strict=True))
              for c in (recorded, current)]  # fmt: skip
-    return [
-        f"{name} {words[0].get(name)} (checkpoint) vs {words[1].get(name)} (now)"
+    differ = [
+        name
         for name in sorted(set(words[0]) | set(words[1]))
         if name not in RESUMABLE_CHANGES and words[0].get(name) != words[1].get(name)
     ]
+    if set(differ) <= set(SCHEDULE_OPTIONS):
+        before, now = (_multipliers(w, steps_done) for w in words)
+        if before is not None and before == now:
+            differ = []
+    return [
+        f"{name} {words[0].get(name)} (checkpoint) vs {words[1].get(name)} (now)"
+        for name in differ
+    ]
+
+
+#: what a checkpoint holds (lstm_study.text.model.checkpoint_state, and the command)
+CHECKPOINT_KEYS = {"step", "model", "optimizer", "scheduler", "carried", "rng", "history",
+                   "command"}  # fmt: skip
 
 
 def _load_checkpoint(args: argparse.Namespace, path: Path, command: str) -> dict | None:
@@ -255,12 +293,25 @@ def _load_checkpoint(args: argparse.Namespace, path: Path, command: str) -> dict
             f"{path} is not a train-text checkpoint (cut short, or another file): "
             "delete it and run without --resume"
         ) from None
-    differences = _same_run(saved_command, command)
+    done = saved.get("step", 0) if isinstance(saved, dict) else 0
+    differences = _same_run(saved_command, command, int(done))
     if differences:
         raise ConfigError(
             f"--resume: {path} is of another run ({'; '.join(differences)}); give the "
-            "same options, or delete it to start again"
+            "same options (a schedule may change only where it gives the same rates over "
+            "the steps already run), or delete it to start again"
         )
+    if not CHECKPOINT_KEYS <= set(saved):
+        raise ConfigError(
+            f"{path} is not a train-text checkpoint (it lacks "
+            f"{', '.join(sorted(CHECKPOINT_KEYS - set(saved)))}): delete it and run "
+            "without --resume"
+        )
+    if saved_command != command:  # a compatible change: keep what ran before it
+        saved["earlier_commands"] = [
+            *saved.get("earlier_commands", []),
+            {"command": saved_command, "until_step": done},
+        ]
     return saved
 
 
@@ -321,8 +372,11 @@ def run_train(args: argparse.Namespace) -> int:
             trained, valid, batch_size=EVAL_BATCH, window=EVAL_WINDOW
         )
 
+    earlier = resume.get("earlier_commands", []) if resume else []
+
     def save(state: dict) -> None:
         state["command"] = command
+        state["earlier_commands"] = earlier
         write_atomically(
             checkpoint_file, lambda handle: torch.save(state, handle), "the checkpoint"
         )
@@ -368,6 +422,7 @@ def run_train(args: argparse.Namespace) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "training_seconds": round(elapsed, 1),
         "resumed_after_steps": history.resumed_after,
+        "earlier_commands": earlier,
         "config": model.config,
         "vocabulary": list(vocab.chars),
         "characters_trained": args.steps * args.batch_size * args.window,

@@ -80,7 +80,9 @@ class LanguageModelHistory:
 
 
 #: learning-rate schedules: a multiplier of the base rate at each step
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "wsd")
+#: the share of a "wsd" run (warm-up, stable, decay) over which its rate decays
+WSD_DECAY = 0.2
 
 
 def lr_multiplier(
@@ -88,8 +90,11 @@ def lr_multiplier(
 ) -> Callable[[int], float]:
     """The multiplier of the base learning rate at step ``k`` (0-based) of ``steps``.
 
-    A linear warm-up over ``warmup`` steps, then the constant rate, or a cosine from the base
-    rate down to ``floor`` times it at the last step.
+    A linear warm-up over ``warmup`` steps, then the constant rate; or a cosine from the base
+    rate down to ``floor`` times it at the last step; or "wsd" (warm-up, stable, decay;
+    Hägele et al. 2024): the constant rate, then a linear fall to ``floor`` times it over the
+    last :data:`WSD_DECAY` of the steps. Until its decay starts, "wsd" is "constant" step
+    for step, so a constant run can be resumed as one.
     """
     if schedule not in SCHEDULES:
         raise ConfigError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
@@ -103,6 +108,10 @@ def lr_multiplier(
             return (k + 1) / warmup
         if schedule == "constant":
             return 1.0
+        if schedule == "wsd":
+            decay = max(1, round(WSD_DECAY * steps))
+            start = steps - decay
+            return 1.0 if k < start else 1 - (1 - floor) * (k - start + 1) / decay
         progress = (k - warmup) / max(1, steps - 1 - warmup)
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 

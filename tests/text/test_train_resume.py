@@ -18,10 +18,11 @@ import time
 import pytest
 import torch
 
-from lstm_study.cli import main
+from lstm_study.cli import build_parser, main
 from lstm_study.errors import ConfigError
 from lstm_study.runtime import seed_everything
 from lstm_study.text import weights
+from lstm_study.text.commands import _command as _command_of
 from lstm_study.text.commands import checkpoint_path
 from lstm_study.text.corpus import load_corpus
 from lstm_study.text.model import (
@@ -60,12 +61,12 @@ def test_bad_schedules_are_refused(schedule, steps, warmup):
         lr_multiplier(schedule, steps, warmup)
 
 
-def _train(steps: int, **kwargs) -> tuple[CharLSTM, object]:
+def _train(steps: int, schedule: str = "cosine", **kwargs) -> tuple[CharLSTM, object]:
     seed_everything(3)
     model = CharLSTM(len(VOCAB), hidden_size=8, num_layers=2, dropout=0.3)
     history = train_language_model(
         model, CODES, steps=steps, batch_size=3, window=9, lr=1e-2,
-        schedule="cosine", warmup=3, eval_every=4,
+        schedule=schedule, warmup=3, eval_every=4,
         evaluate=lambda m: float(sum(p.detach().sum() for p in m.parameters())),
         **kwargs,
     )  # fmt: skip
@@ -202,3 +203,64 @@ def test_half_precision_weights_are_scored_as_stored(tmp_path):
         window=EVAL_WINDOW,
     )  # fmt: skip
     assert live == pytest.approx(half.info["test_bpc"], abs=1e-6)
+
+
+def test_wsd_is_constant_until_its_decay_then_falls_to_the_floor():
+    wsd, constant = (
+        lr_multiplier("wsd", 100, warmup=5),
+        lr_multiplier("constant", 100, 5),
+    )
+    assert [wsd(k) for k in range(80)] == [constant(k) for k in range(80)]
+    assert wsd(80) < 1.0 and wsd(99) == pytest.approx(0.05)
+    assert all(wsd(k) > wsd(k + 1) for k in range(80, 99))
+
+
+def test_a_constant_run_resumed_as_wsd_with_more_steps_is_a_wsd_run():
+    """Until its decay starts a wsd run is a constant one: a constant run's checkpoint from
+    before that point goes on as the wsd run, bit for bit."""
+    steps = 50  # wsd decays over steps 40 to 49
+    fresh, _ = _train(steps, schedule="wsd")
+    saved: list[dict] = []
+
+    def save_then_stop(state: dict) -> None:
+        saved.append(state)
+        raise Interrupted
+
+    with pytest.raises(Interrupted):  # the first run: constant, 30 steps planned
+        _train(30, schedule="constant", checkpoint=save_then_stop, checkpoint_every=12)
+    resumed, history = _train(steps, schedule="wsd", resume=saved[-1])
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    assert history.resumed_after == [12]
+
+
+def _recorded_command(argv: list[str]) -> str:
+    """The command line train-text records for ``argv`` (every option spelled out)."""
+    return _command_of(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    "now, refused",
+    [
+        (["--schedule", "cosine"], True),  # its rate falls from the first step on
+        (["--schedule", "wsd", "--steps", "300"], False),  # constant until step 240
+        (
+            ["--schedule", "wsd", "--steps", "40"],
+            True,
+        ),  # decays from step 32: before 35
+        (["--hidden-size", "64"], True),
+    ],
+)
+def test_resume_accepts_a_schedule_change_only_where_the_rates_already_used_agree(
+    tmp_path, capsys, now, refused
+):
+    out = tmp_path / "m.pt"
+    base = ["train-text", "--output", str(out), "--steps", "100", "--hidden-size", "8"]
+    recorded = _recorded_command([*base, "--schedule", "constant"])
+    torch.save({"command": recorded, "step": 35}, checkpoint_path(out))
+    argv = [*base, *now, "--resume"]
+    assert main(argv) == 1  # the fake checkpoint holds no weights: refused either way
+    err = capsys.readouterr().err
+    assert ("is of another run" in err) == refused, err
+    if not refused:
+        assert "is not a train-text checkpoint" in err

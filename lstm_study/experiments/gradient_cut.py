@@ -8,8 +8,9 @@ before the end (:class:`CutRegressor`). The forward pass is unchanged (the same 
 for bit); only the gradient stops: no parameter learns from what happened more than ``k``
 steps before the answer. The first marker lies in the first half (at least ``T/2`` steps
 back), the second in the second half, so with ``k <= T/2`` no gradient from the target
-reaches a first marker, and with ``k = T`` nothing is cut (the control: the same run as the
-adding sweep's test entry of that seed).
+reaches a first marker. With ``k = T`` nothing is cut: that run is, bit for bit, the adding
+sweep's test run of the same seed (tested), so the control is read from ``adding_test.json``
+(:func:`control_runs`) rather than run twice.
 
 Each run also records how its prediction depends on the two marked values: the least-squares
 coefficients of the prediction on (first value, second value, 1) over the test sequences. A
@@ -37,7 +38,7 @@ from torch import Tensor, nn
 from lstm_study.errors import ConfigError
 from lstm_study.experiments import adding
 from lstm_study.experiments.ablation import make_model
-from lstm_study.experiments.runner import Sweep, grid, load, run_sweep
+from lstm_study.experiments.runner import Sweep, entries, grid, load, run_sweep
 from lstm_study.files import check_outputs
 from lstm_study.models import SequenceRegressor
 from lstm_study.training import train_on_adding
@@ -47,8 +48,9 @@ CUT_PATH = Path(__file__).with_name("gradient_cut.json")
 #: the model (ablation's name for the LSTM) and the length it is trained at
 MODEL = "standard"
 LENGTH = 100
-#: how many steps back from the end the gradient reaches; LENGTH: not cut (the control)
-CUTS = (10, 25, 50, 100)
+#: how many steps back from the end the gradient reaches (the control, not cut, is the adding
+#: sweep's run: :func:`control_runs`)
+CUTS = (5, 10, 25, 50)
 SEEDS = tuple(range(10))
 
 
@@ -170,6 +172,26 @@ def run(
 def chosen_rate(tune_path: Path = adding.TUNE_PATH) -> float:
     """The rate the adding sweep's tuning stage chose for :data:`MODEL` at ``T = 100``."""
     return adding.chosen_rates(load(tune_path))[MODEL, 100]
+
+
+def control_runs(tested: dict[str, Any], tuned: dict[str, Any]) -> list[dict[str, Any]]:
+    """The uncut runs: the adding sweep's test runs of :data:`MODEL` at ``T = 100``, its rate.
+
+    A run with nothing cut is :func:`lstm_study.experiments.adding.run` of the same key, so
+    these are the control, provided the two sweeps share their settings (checked).
+    """
+    lr = adding.chosen_rates(tuned)[MODEL, 100]
+    runs = entries(tested, model=MODEL, length=100, lr=lr, split="test")
+    if [run["key"]["seed"] for run in runs] != list(SEEDS):
+        raise ConfigError(
+            f"the adding sweep's test file lacks {MODEL} at T = 100 for seeds {SEEDS}; "
+            "run 'lstm-study sweep adding' to the end"
+        )
+    if tested["settings"] != adding.SETTINGS:
+        raise ConfigError(
+            "the adding sweep ran with other settings than the gradient cut's"
+        )
+    return runs
 
 
 def cut_sweep(settings: dict[str, Any], lr: float) -> Sweep:

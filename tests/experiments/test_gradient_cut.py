@@ -132,3 +132,26 @@ def test_cuts_beyond_the_length_are_refused(small, monkeypatch):
 def test_the_chosen_rate_is_the_tuning_stages():
     tuned = load(adding.TUNE_PATH)
     assert gradient_cut.chosen_rate() == adding.chosen_rates(tuned)["standard", 100]
+
+
+def _fake(model, length, lr, seed, split, mse):
+    return {"key": dict(model=model, length=length, lr=lr, seed=seed, split=split),
+            "mse": mse}  # fmt: skip
+
+
+def test_the_control_is_the_adding_sweeps_uncut_run(monkeypatch):
+    monkeypatch.setattr(adding, "MODELS", ("standard",))
+    monkeypatch.setattr(adding, "LENGTHS", (100,))
+    monkeypatch.setattr(adding, "RATES", (0.01, 0.1))
+    monkeypatch.setattr(adding, "TUNE_SEEDS", (100,))
+    tuned = {"runs": [_fake("standard", 100, 0.01, 100, "valid", 0.2),
+                      _fake("standard", 100, 0.1, 100, "valid", 0.1)]}  # fmt: skip
+    other = [_fake("standard", 100, 0.01, s, "test", 9.0) for s in range(10)]
+    chosen = [_fake("standard", 100, 0.1, s, "test", float(s)) for s in range(10)]
+    tested = {"runs": other + chosen, "settings": dict(adding.SETTINGS)}
+    runs = gradient_cut.control_runs(tested, tuned)
+    assert [r["mse"] for r in runs] == [float(s) for s in range(10)]
+    with pytest.raises(ConfigError, match="lacks"):
+        gradient_cut.control_runs({**tested, "runs": other + chosen[:9]}, tuned)
+    with pytest.raises(ConfigError, match="other settings"):
+        gradient_cut.control_runs({**tested, "settings": {"steps": 1}}, tuned)

@@ -158,7 +158,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a sweep. 'adding': RNN, LSTM and GRU on the adding problem at "
         "T = 50, 100, 200, each rate chosen on validation sequences, then 10 test seeds "
         "at it. 'gradient-cut': the LSTM at T = 100 at the rate 'adding' chose for it, "
-        "its backward pass cut 5, 10, 25 or 50 steps before the end, 10 seeds. "
+        "its backward pass cut 5, 10 or 50 steps before the end, 10 seeds. "
         "Resumes where its files stop.",
     )
     parser.add_argument(

@@ -50,7 +50,7 @@ MODEL = "standard"
 LENGTH = 100
 #: how many steps back from the end the gradient reaches (the control, not cut, is the adding
 #: sweep's run: :func:`control_runs`)
-CUTS = (5, 10, 25, 50)
+CUTS = (5, 10, 50)
 SEEDS = tuple(range(10))
 
 

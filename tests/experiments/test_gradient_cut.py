@@ -114,7 +114,7 @@ def test_the_sweep_resumes_where_it_stopped(small, tmp_path):
     results = load(path)
     assert results["runs"][:3] == partial_runs  # kept, not run again
     assert [r["key"] for r in results["runs"]] == [
-        {"cut": c, "seed": s} for c in (3, 8) for s in (0, 1)
+        {"cut": c, "seed": s} for c in (8, 3) for s in (0, 1)
     ]
     assert [s["runs"] for s in results["sessions"]] == [3, 1]
     assert results["settings"]["lr"] == gradient_cut.chosen_rate()

@@ -37,14 +37,17 @@ def median_interval(
         raise ConfigError(f"need at least 2 scores, none NaN, got {values!r}")
     if (array == array[0]).all():
         return float(array[0]), float(array[0])
-    result = scipy_stats.bootstrap(
-        (array,),
-        np.median,
-        confidence_level=confidence,
-        n_resamples=9999,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
+    with np.errstate(
+        invalid="ignore"
+    ):  # a diverged run's inf: its median is still exact
+        result = scipy_stats.bootstrap(
+            (array,),
+            np.median,
+            confidence_level=confidence,
+            n_resamples=9999,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 

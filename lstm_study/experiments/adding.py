@@ -155,16 +155,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sweep",
         help="run a declared experiment sweep (resumable; results committed with the book)",
-        description="Run the adding-problem sweep: RNN, LSTM and GRU at T = 50, 100, 200, "
-        "each rate chosen on validation sequences, then 10 test seeds at it. Resumes "
-        "where its files stop.",
+        description="Run a sweep. 'adding': RNN, LSTM and GRU on the adding problem at "
+        "T = 50, 100, 200, each rate chosen on validation sequences, then 10 test seeds "
+        "at it. 'gradient-cut': the LSTM at T = 100 at the rate 'adding' chose for it, "
+        "its backward pass cut 5, 10 or 50 steps before the end, 10 seeds. "
+        "Resumes where its files stop.",
     )
-    parser.add_argument("name", choices=["adding"], help="the sweep to run")
+    parser.add_argument(
+        "name", choices=["adding", "gradient-cut"], help="the sweep to run"
+    )
     parser.add_argument(
         "--dir",
         type=Path,
         default=TUNE_PATH.parent,
-        help="folder of the two results files (default: the package's, committed)",
+        help="folder of the results files (default: the package's, committed)",
     )
     parser.add_argument(
         "--limit", type=int, default=None, help="stop after this many new runs"
@@ -180,6 +184,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     if args.limit is not None and not 1 <= args.limit <= 100_000:
         raise ConfigError(f"--limit must be between 1 and 100000, got {args.limit}")
+    if args.name == "gradient-cut":
+        from lstm_study.experiments import gradient_cut  # it imports this module
+
+        return gradient_cut.sweep_command(args)
     settings = dict(SETTINGS)
     if args.quick:
         settings.update(steps=3, eval_size=50, curve_every=1)

@@ -78,17 +78,23 @@ def summarise(runs: Sequence[dict[str, Any]], score: str = "mse") -> dict[str, A
 
 
 def compare(
-    groups: dict[str, Sequence[dict[str, Any]]], pairs: Sequence[tuple[str, str]]
+    groups: dict[str, Sequence[dict[str, Any]]],
+    pairs: Sequence[tuple[str, str]],
+    rank_pairs: Sequence[tuple[str, str]] = (),
+    score: str = "mse",
 ) -> list[dict[str, Any]]:
     """Fisher's test on the solved counts of each pair, Holm across all of them, verdicts.
 
     The verdict reads "``a`` is better/worse than ``b``" in solving the task more often, or
     "no difference detected with n = N"; a direction only below 0.05 after Holm.
+    ``rank_pairs`` adds, to the same Holm family, a Mann-Whitney test on ``score`` (lower
+    is better) of each of their pairs; every row says its test in ``"test"``.
     """
-    unknown = sorted({name for pair in pairs for name in pair} - set(groups))
+    every = [*pairs, *rank_pairs]
+    unknown = sorted({name for pair in every for name in pair} - set(groups))
     if unknown:
         raise ConfigError(f"no runs for {unknown}; groups are {sorted(groups)}")
-    if not pairs:
+    if not every:
         return []
     rows = []
     for a, b in pairs:
@@ -98,10 +104,36 @@ def compare(
             int(sum(solved_a)), len(solved_a), int(sum(solved_b)), len(solved_b)
         )
         rows.append(
-            {"a": a, "b": b, "solved_a": solved_a, "solved_b": solved_b, "p": p}
+            {
+                "a": a,
+                "b": b,
+                "test": "Fisher, solved",
+                "solved_a": solved_a,
+                "solved_b": solved_b,
+                "p": p,
+            }
+        )
+    for a, b in rank_pairs:
+        scores_a = [_score(run, score) for run in groups[a]]
+        scores_b = [_score(run, score) for run in groups[b]]
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "test": f"Mann-Whitney, {score}",
+                "solved_a": sum(bool(run["solved"]) for run in groups[a]),
+                "solved_b": sum(bool(run["solved"]) for run in groups[b]),
+                "median_a": float(np.median(scores_a)),
+                "median_b": float(np.median(scores_b)),
+                "p": stats.rank_test(scores_a, scores_b),
+                "scores": (scores_a, scores_b),
+            }
         )
     for row, adjusted in zip(rows, stats.holm([row["p"] for row in rows]), strict=True):
         row["p_holm"] = adjusted
+        if "scores" in row:
+            row["verdict"] = stats.verdict(*row.pop("scores"), adjusted)
+            continue
         tied = np.median(row["solved_a"]) == np.median(row["solved_b"])
         if adjusted < 0.05 and tied:  # cannot happen with ten runs a side
             raise ConfigError(

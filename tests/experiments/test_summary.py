@@ -67,3 +67,20 @@ def test_unknown_groups_are_refused():
     assert compare({"a": _runs(1, 1)}, []) == []
     with pytest.raises(ConfigError, match="no runs"):
         summarise([])
+
+
+def test_rank_pairs_join_the_holm_family_and_compare_errors():
+    low = [{"mse": 1e-4 * (k + 1), "solved": True} for k in range(10)]
+    high = [{"mse": 1e-2 + 1e-4 * k, "solved": True} for k in range(10)]
+    groups = {"low": low, "high": high, "some": _runs(3, 7)}
+    rows = compare(groups, [("some", "low")], rank_pairs=[("low", "high")])
+    assert [r["test"] for r in rows] == ["Fisher, solved", "Mann-Whitney, mse"]
+    # all ten of one side below all ten of the other (scipy's normal approximation)
+    assert rows[1]["p"] < 1e-3
+    assert rows[1]["p_holm"] == pytest.approx(2 * rows[1]["p"])
+    assert rows[1]["verdict"] == "better"  # lower error is better
+    assert (rows[1]["solved_a"], rows[1]["solved_b"]) == (10, 10)
+    flipped = compare(groups, [], rank_pairs=[("high", "low")])
+    assert flipped[0]["verdict"] == "worse"
+    with pytest.raises(ConfigError, match="no runs"):
+        compare(groups, [], rank_pairs=[("low", "nowhere")])

@@ -130,6 +130,11 @@ def test_the_callers_random_state_is_left_alone(
     assert (torch.rand(1).item(), np.random.rand()) == expected
 
 
+def _default_sigint() -> None:
+    """In the child, before exec: SIGINT back to its default action."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_reaches_the_caller_and_no_idle_worker(tmp_path) -> None:
     """A Ctrl-C, or a Jupyter kernel interrupted or shut down, signals the whole process
     group; idle workers printed a KeyboardInterrupt traceback each. Now only the caller does."""
@@ -152,6 +157,9 @@ def test_ctrl_c_reaches_the_caller_and_no_idle_worker(tmp_path) -> None:
         text=True,
         env=env,
         start_new_session=True,
+        # a Python started with SIGINT ignored (a background job of a shell script, as
+        # `cmd &` makes it) never raises KeyboardInterrupt: give the child the default
+        preexec_fn=_default_sigint,
     )
     try:
         assert child.stdout.readline().strip() == "ready"

@@ -44,12 +44,16 @@ def train(
     loss_fn: Callable[[Tensor, Tensor], Tensor] = nn.functional.mse_loss,
     optimizer: str = "adam",
     progress: bool = False,
+    on_step: Callable[[int, nn.Module], None] | None = None,
 ) -> TrainingHistory:
     """Train ``model`` on fresh batches from ``make_batch(batch_size)`` for ``steps`` steps.
 
     Stops early and marks the history ``diverged`` when the loss becomes NaN or infinite.
     With ``clip_norm`` set, the gradient is rescaled to that norm when it is larger
     (Pascanu et al., 2013, algorithm 1). Batches are moved to the model's device.
+    ``on_step(k, model)``, when given, is called after the k-th update (k = 1, 2, ...), to
+    measure the model during training; it must leave the parameters and their gradients
+    as it found them.
     """
     check_int("steps", steps)
     check_int("batch_size", batch_size)
@@ -62,7 +66,7 @@ def train(
     opt = optimisers[optimizer](model.parameters(), lr=lr)
     history = TrainingHistory()
     model.train()
-    for _ in tqdm(range(steps), disable=not progress, desc="training", leave=False):
+    for step in tqdm(range(steps), disable=not progress, desc="training", leave=False):
         x, y = make_batch(batch_size)
         loss = loss_fn(model(x.to(device)), y.to(device))
         if not torch.isfinite(loss):
@@ -79,6 +83,9 @@ def train(
             history.diverged = True
             break
         opt.step()
+        if on_step is not None:
+            on_step(step + 1, model)
+            model.train()
     model.eval()
     return history
 

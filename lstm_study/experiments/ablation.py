@@ -198,7 +198,7 @@ def run_adding(
     }
 
 
-def _reber_loss(logits: Tensor, target: Tensor) -> Tensor:
+def reber_loss(logits: Tensor, target: Tensor) -> Tensor:
     return nn.functional.binary_cross_entropy_with_logits(logits, target)
 
 
@@ -254,7 +254,7 @@ def run_reber(
         batch_size=settings.reber_batch,
         lr=settings.reber_lr,
         clip_norm=settings.clip_norm,
-        loss_fn=_reber_loss,
+        loss_fn=reber_loss,
     )
     result = reber_scores(model, *reber_test_set(settings))
     if history.diverged:

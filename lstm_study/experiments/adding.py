@@ -32,7 +32,7 @@ from torch import nn
 
 from lstm_study.errors import ConfigError
 from lstm_study.experiments.ablation import make_model
-from lstm_study.experiments.runner import Sweep, entries, grid, load, run_sweep
+from lstm_study.experiments.runner import Sweep, entries, grid, run_two_stages
 from lstm_study.files import check_outputs
 from lstm_study.tasks import adding_problem
 from lstm_study.training import train_on_adding
@@ -159,10 +159,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "T = 50, 100, 200, each rate chosen on validation sequences, then 10 test seeds "
         "at it. 'gradient-cut': the LSTM at T = 100 at the rate 'adding' chose for it, "
         "its backward pass cut 5, 10 or 50 steps before the end, 10 seeds. "
+        "'variants': every LSTM variant, the GRU and an RNN on the adding problem and the "
+        "continual Reber grammar, and the forget bias at 0, +1, +3, each rate chosen on "
+        "validation data, then 10 test seeds at it. "
         "Resumes where its files stop.",
     )
     parser.add_argument(
-        "name", choices=["adding", "gradient-cut"], help="the sweep to run"
+        "name", choices=["adding", "gradient-cut", "variants"], help="the sweep to run"
     )
     parser.add_argument(
         "--dir",
@@ -188,6 +191,10 @@ def _sweep(args: argparse.Namespace) -> int:
         from lstm_study.experiments import gradient_cut  # it imports this module
 
         return gradient_cut.sweep_command(args)
+    if args.name == "variants":
+        from lstm_study.experiments import variants  # it imports ablation, as this does
+
+        return variants.sweep_command(args)
     settings = dict(SETTINGS)
     if args.quick:
         settings.update(steps=3, eval_size=50, curve_every=1)
@@ -196,19 +203,13 @@ def _sweep(args: argparse.Namespace) -> int:
     check_outputs({"tuning results": tune_path, "test results": test_path})
     command = shlex.join(["lstm-study", *sys.argv[1:]]) if sys.argv[1:] else "sweep"
     tune = tune_sweep(settings)
-    before = len(load(tune_path)["runs"]) if tune_path.exists() else 0
-    tuned = run_sweep(tune, tune_path, command=command, limit=args.limit)
-    left = None if args.limit is None else args.limit - (len(tuned["runs"]) - before)
-    if len(tuned["runs"]) < len(tune.keys) or left == 0:
-        print(
-            f"tuning: {len(tuned['runs'])} of {len(tune.keys)} runs in {tune_path}; "
-            "run again to go on"
-        )
-        return 0
-    test = test_sweep(tuned, settings)
-    tested = run_sweep(test, test_path, command=command, limit=left)
-    print(
-        f"tuning: {len(tuned['runs'])} runs in {tune_path}; "
-        f"test: {len(tested['runs'])} of {len(test.keys)} runs in {test_path}"
+    message = run_two_stages(
+        tune,
+        lambda tuned: test_sweep(tuned, settings),
+        tune_path,
+        test_path,
+        command=command,
+        limit=args.limit,
     )
+    print(message)
     return 0

@@ -181,3 +181,33 @@ def entry(results: dict[str, Any], **key: Any) -> dict[str, Any]:
         if key_id(run["key"]) == wanted:
             return run
     raise ConfigError(f"no run with key {wanted} in the results")
+
+
+def run_two_stages(
+    tune: Sweep,
+    make_test: Callable[[dict[str, Any]], Sweep],
+    tune_path: Path,
+    test_path: Path,
+    *,
+    command: str,
+    limit: int | None = None,
+) -> str:
+    """Run a tuning sweep, then the test sweep its results choose; say where each stands.
+
+    ``make_test(tuned)`` builds the test sweep from the finished tuning results (the rates
+    they choose). ``limit`` counts the new runs of both stages together.
+    """
+    before = len(load(tune_path)["runs"]) if tune_path.exists() else 0
+    tuned = run_sweep(tune, tune_path, command=command, limit=limit)
+    left = None if limit is None else limit - (len(tuned["runs"]) - before)
+    if len(tuned["runs"]) < len(tune.keys) or left == 0:
+        return (
+            f"tuning: {len(tuned['runs'])} of {len(tune.keys)} runs in {tune_path}; "
+            "run again to go on"
+        )
+    test = make_test(tuned)
+    tested = run_sweep(test, test_path, command=command, limit=left)
+    return (
+        f"tuning: {len(tuned['runs'])} runs in {tune_path}; "
+        f"test: {len(tested['runs'])} of {len(test.keys)} runs in {test_path}"
+    )

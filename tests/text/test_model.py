@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from lstm_study.errors import ConfigError
 from lstm_study.runtime import seed_everything
+from lstm_study.text.batches import tbptt_windows
 from lstm_study.text.model import (
     CharLSTM,
     bits_per_character,
@@ -60,6 +63,26 @@ def test_carrying_the_state_equals_one_long_pass():
     assert not torch.allclose(
         position_losses(model, codes, batch_size=1, window=7, carry_state=False), whole
     )
+
+
+@pytest.mark.parametrize("at_once", [1, 2, 3, 100])
+def test_reset_windows_run_together_score_as_one_by_one(at_once):
+    seed_everything(2)
+    model = CharLSTM(len(VOCAB), hidden_size=8, dropout=0.0).eval()
+    codes = VOCAB.encode(periodic_text(5))[:200]  # 3 streams of 66: a last window of 2
+    one_by_one = []
+    for x, y in tbptt_windows(codes, 3, 7):
+        logits, _ = model(x, None)
+        one_by_one.append(
+            torch.nn.functional.cross_entropy(
+                logits.transpose(1, 2), y, reduction="none"
+            )
+            / math.log(2)
+        )
+    together = position_losses(
+        model, codes, batch_size=3, window=7, carry_state=False, windows_at_once=at_once
+    )
+    torch.testing.assert_close(together, torch.cat(one_by_one, dim=1))
 
 
 def test_sample_is_reproducible_and_uses_the_vocabulary():

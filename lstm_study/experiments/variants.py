@@ -177,8 +177,14 @@ def run(
     probe_every: int,
     probe_size: int,
     backend: str,
+    keep_cell: bool = False,
 ) -> dict[str, Any]:
-    """Train one model on one task at ``lr``; score it on the split's data."""
+    """Train one model on one task at ``lr``; score it on the split's data.
+
+    ``keep_cell`` (not a key of the sweep: the chapter's live run asks for it) keeps the
+    cell's size at every step of the grammar's test streams, not only its first and last
+    tenth.
+    """
     if split not in ("valid", "test"):
         raise ConfigError(f"split must be 'valid' or 'test', got {split!r}")
     began = time.perf_counter()
@@ -235,6 +241,8 @@ def run(
         cell = scored.pop("cell_size")
         if history.diverged:
             scored["score"] = scored["all_error"] = math.nan
+        if cell and keep_cell:
+            scored["cell_size"] = cell
         if cell:  # the first and the last tenth of the stream: enough to see a drift
             tenth = max(1, len(cell) // 10)
             scored["cell_first"] = statistics.fmean(cell[:tenth])

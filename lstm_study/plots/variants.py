@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -118,3 +119,45 @@ def plot_bias_curves(
     ax.grid(alpha=0.3, which="major")
     ax.legend(loc="best", fontsize="small")
     return ax.figure
+
+
+def plot_probes(
+    probes: Mapping[str, Sequence[Sequence[Mapping[str, float]]]],
+    *,
+    measures: Mapping[str, str],
+    title: str,
+) -> Figure:
+    """One panel per measure: its value at each probe during training, one colour per group.
+
+    ``probes[label]`` holds one run's probes per seed, each a list of dicts with ``step`` and
+    the measures; ``measures`` maps a measure's name to its axis label. The median over seeds
+    is a thick line, each seed a thin one; the axes are logarithmic.
+    """
+    fig, axes = plt.subplots(
+        1, len(measures), figsize=(4.6 * len(measures), 3.8), squeeze=False
+    )
+    for ax, (name, label) in zip(axes[0], measures.items()):
+        for index, (group, runs) in enumerate(probes.items()):
+            steps = [probe["step"] for probe in runs[0]]
+            values = np.array([[probe[name] for probe in run] for run in runs], float)
+            positive = np.where(values > 0, values, np.nan)
+            for row in positive:
+                ax.plot(steps, row, color=f"C{index}", alpha=0.25, linewidth=0.8)
+            with warnings.catch_warnings():  # a step where no seed has a value: a gap
+                warnings.simplefilter("ignore", RuntimeWarning)
+                median = np.nanmedian(positive, 0)
+            ax.plot(
+                steps,
+                median,
+                color=f"C{index}",
+                linewidth=2.2,
+                label=group,
+            )
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="major")
+    axes[0][0].legend(loc="best", fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -34,3 +34,17 @@ def test_every_figure_draws():
     ]
     assert all(len(fig.axes) >= 1 for fig in figures)
     plt.close("all")
+
+
+def test_the_probe_figure_has_a_panel_per_measure_and_a_line_per_seed_and_median():
+    run = [{"step": 0, "first": 1e-9, "cell_max": 1.0},
+           {"step": 50, "first": 1e-3, "cell_max": float("nan")}]  # fmt: skip
+    fig = plots.plot_probes(
+        {"bias 0": [run, run], "bias +3": [run]},
+        measures={"first": "gradient at the first marker", "cell_max": "largest |c|"},
+        title="probes",
+    )
+    assert len(fig.axes) == 2
+    assert len(fig.axes[0].lines) == (2 + 1) + (1 + 1)
+    assert fig.axes[0].get_yscale() == "log"
+    plt.close("all")

@@ -162,10 +162,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "'variants': every LSTM variant, the GRU and an RNN on the adding problem and the "
         "continual Reber grammar, and the forget bias at 0, +1, +3, each rate chosen on "
         "validation data, then 10 test seeds at it. "
+        "'recall': chapter 1's delayed recall, the RNN and the LSTM at every lag, each "
+        "rate chosen on validation sequences, then 10 test seeds at it. "
         "Resumes where its files stop.",
     )
     parser.add_argument(
-        "name", choices=["adding", "gradient-cut", "variants"], help="the sweep to run"
+        "name",
+        choices=["adding", "gradient-cut", "variants", "recall"],
+        help="the sweep to run",
     )
     parser.add_argument(
         "--dir",
@@ -195,6 +199,10 @@ def _sweep(args: argparse.Namespace) -> int:
         from lstm_study.experiments import variants  # it imports ablation, as this does
 
         return variants.sweep_command(args)
+    if args.name == "recall":
+        from lstm_study.experiments import recall
+
+        return recall.sweep_command(args)
     settings = dict(SETTINGS)
     if args.quick:
         settings.update(steps=3, eval_size=50, curve_every=1)

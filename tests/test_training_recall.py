@@ -51,3 +51,6 @@ def test_the_figures_draw_one_line_per_model():
         len(plot_recall_by_lag(table).axes[0].lines) == 2
     )  # the model and the R² = 0 line
     assert len(plot_recall_compared({"a": table, "b": table}).axes[0].lines) == 3
+    banded = table.assign(low=table["r2"] - 0.1, high=table["r2"] + 0.1)
+    axes = plot_recall_compared({"a": banded, "b": table}).axes[0]
+    assert len(axes.collections) == 1  # one shaded band: only "a" has low and high

@@ -23,11 +23,18 @@ def plot_recall_compared(
     legend: str = "lower left",
     ax: plt.Axes | None = None,
 ) -> Figure:
-    """Plot R² on held-out data against the recall lag, one line per model."""
+    """Plot R² on held-out data against the recall lag, one line per model.
+
+    A table with ``low`` and ``high`` columns (the range over seeds) gets that band shaded.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.8))
     for n, (name, table) in enumerate(results.items()):
         ax.plot(table["lag"], table["r2"], marker="o", color=f"C{n}", label=name)
+        if {"low", "high"} <= set(table.columns):
+            ax.fill_between(
+                table["lag"], table["low"], table["high"], color=f"C{n}", alpha=0.15
+            )
     ax.axhline(0.0, color="grey", linestyle="--", label="predicting the mean (R² = 0)")
     ax.set_xlabel("lag: steps between the value and the moment it is asked for")
     ax.set_ylabel("R² on held-out sequences")

@@ -51,6 +51,8 @@ from lstm_study.training import train
 #: where the committed results live
 TUNE_PATH = ablation.RESULTS_PATH.with_name("variants_tune.json")
 TEST_PATH = ablation.RESULTS_PATH.with_name("variants_test.json")
+INPUT_TUNE_PATH = TUNE_PATH.with_name("variants_input_tune.json")
+INPUT_TEST_PATH = TUNE_PATH.with_name("variants_input_test.json")
 MODELS = ablation.MODELS
 TASKS = ablation.TASKS
 #: the forget gate's initial biases compared (on the standard LSTM, on the adding problem);
@@ -177,10 +179,13 @@ def run(
     probe_every: int,
     probe_size: int,
     backend: str,
+    input_bias: float = 0.0,
     keep_cell: bool = False,
 ) -> dict[str, Any]:
     """Train one model on one task at ``lr``; score it on the split's data.
 
+    ``input_bias`` is added to the input gate's initial bias (the intervention of
+    :func:`input_sweeps`; 0 in the main sweep, whose keys do not name it).
     ``keep_cell`` (not a key of the sweep: the chapter's live run asks for it) keeps the
     cell's size at every step of the grammar's test streams, not only its first and last
     tenth.
@@ -190,6 +195,10 @@ def run(
     began = time.perf_counter()
     batches = seed_everything(seed, threads=1)
     net = ablation.make_model(model, task, forget_bias, backend)
+    if input_bias:
+        layer = net.recurrent
+        with torch.no_grad():
+            layer.bias_ih_l0[layer.gate_rows("i")] += input_bias
     probes: list[dict[str, float]] = []
     on_step = None
     if task == "adding":
@@ -273,29 +282,32 @@ def _median(runs: list[dict[str, Any]], name: str) -> float:
     )
 
 
-def chosen_rates(tuned: dict[str, Any]) -> dict[tuple[str, str, float], float]:
-    """Per (model, task, forget_bias), the rate with the lowest median validation score.
+def best_rate(tuned: dict[str, Any], cell: dict[str, Any]) -> float:
+    """The rate with the lowest median validation score of one cell.
 
     On the grammar several rates can reach a median of 0 errors on the long-memory
     predictions: the median error over all predictions breaks the tie. A diverged run
     counts as infinitely bad.
     """
-    chosen = {}
-    for cell in cells():
-        ranks = {}
-        for lr in RATES:
-            runs = entries(tuned, **cell, lr=lr)
-            if len(runs) != len(TUNE_SEEDS):
-                raise ConfigError(
-                    f"the tuning sweep is unfinished ({cell}, lr {lr}); "
-                    "run 'lstm-study sweep variants' again"
-                )
-            tie = "all_error" if cell["task"] == "reber" else "score"
-            ranks[lr] = (_median(runs, "score"), _median(runs, tie))
-        chosen[cell["model"], cell["task"], cell["forget_bias"]] = min(
-            RATES, key=lambda lr: ranks[lr]
-        )
-    return chosen
+    ranks = {}
+    for lr in RATES:
+        runs = entries(tuned, **cell, lr=lr)
+        if len(runs) != len(TUNE_SEEDS):
+            raise ConfigError(
+                f"the tuning sweep is unfinished ({cell}, lr {lr}); "
+                "run 'lstm-study sweep variants' again"
+            )
+        tie = "all_error" if cell["task"] == "reber" else "score"
+        ranks[lr] = (_median(runs, "score"), _median(runs, tie))
+    return min(RATES, key=lambda lr: ranks[lr])
+
+
+def chosen_rates(tuned: dict[str, Any]) -> dict[tuple[str, str, float], float]:
+    """Per (model, task, forget_bias) of :func:`cells`, its :func:`best_rate`."""
+    return {
+        (cell["model"], cell["task"], cell["forget_bias"]): best_rate(tuned, cell)
+        for cell in cells()
+    }
 
 
 def test_sweep(tuned: dict[str, Any], settings: dict[str, Any] = SETTINGS) -> Sweep:
@@ -324,21 +336,74 @@ def quick_settings() -> dict[str, Any]:
     }
 
 
+#: the intervention on the cell's size at the start of training: the input gate's initial
+#: bias lowered by 3, so that each step writes about sigma(-3) = 5 % of its candidate
+INPUT_BIAS = -3.0
+INPUT_CELLS = tuple(
+    {"model": model, "task": "adding", "forget_bias": 1.0, "input_bias": INPUT_BIAS}
+    for model in ("no_forget_gate", "standard")
+)
+
+
+def input_sweeps(settings: dict[str, Any] = SETTINGS) -> tuple[Sweep, Any]:
+    """The intervention's tuning sweep, and the function that builds its test sweep.
+
+    The same two stages as the main sweep, for :data:`INPUT_CELLS` only: every rate on the
+    tuning seeds (validation scores), then the test seeds at the chosen rate. Its own files,
+    so that the main sweep's keys stay as they were.
+    """
+    tune = Sweep(
+        "variants-input-tune",
+        run,
+        tuple(
+            {**cell, "lr": lr, "seed": seed, "split": "valid"}
+            for cell in INPUT_CELLS
+            for lr in RATES
+            for seed in TUNE_SEEDS
+        ),  # fmt: skip
+        dict(settings),
+    )
+
+    def test(tuned: dict[str, Any]) -> Sweep:
+        keys = tuple(
+            {**cell, "lr": best_rate(tuned, cell), "seed": seed, "split": "test"}
+            for cell in INPUT_CELLS for seed in TEST_SEEDS
+        )  # fmt: skip
+        return Sweep("variants-input-test", run, keys, dict(settings))
+
+    return tune, test
+
+
 def sweep_command(args: argparse.Namespace) -> int:
-    """``lstm-study sweep variants``: the tuning stage, then the test stage, resumable."""
+    """``lstm-study sweep variants``: the main sweep, then the input-bias intervention."""
     settings = quick_settings() if args.quick else dict(SETTINGS)
-    tune_path = args.dir / TUNE_PATH.name
-    test_path = args.dir / TEST_PATH.name
-    check_outputs({"tuning results": tune_path, "test results": test_path})
+    paths = {
+        "tuning results": args.dir / TUNE_PATH.name,
+        "test results": args.dir / TEST_PATH.name,
+        "intervention's tuning results": args.dir / INPUT_TUNE_PATH.name,
+        "intervention's test results": args.dir / INPUT_TEST_PATH.name,
+    }
+    check_outputs(paths)
     command = shlex.join(["lstm-study", *sys.argv[1:]]) if sys.argv[1:] else "sweep"
-    tune = tune_sweep(settings)
     message = run_two_stages(
-        tune,
+        tune_sweep(settings),
         lambda tuned: test_sweep(tuned, settings),
-        tune_path,
-        test_path,
+        paths["tuning results"],
+        paths["test results"],
         command=command,
         limit=args.limit,
     )
     print(message)
+    if "run again" in message or args.limit is not None:
+        return 0
+    tune, test = input_sweeps(settings)
+    print(
+        run_two_stages(
+            tune,
+            test,
+            paths["intervention's tuning results"],
+            paths["intervention's test results"],
+            command=command,
+        )
+    )
     return 0

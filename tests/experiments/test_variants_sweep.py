@@ -51,6 +51,14 @@ def test_the_sweep_tunes_on_validation_then_tests_at_each_cells_rate(small, tmp_
         assert {r["key"]["seed"] for r in runs} == {0, 1}
     adding_test = entries(tested, task="adding")
     assert all(run["probes"][0]["step"] == 0 for run in adding_test)
+    # then the intervention, in files of its own: each of its cells at its own rate
+    input_tuned = load(tmp_path / "variants_input_tune.json")
+    input_tested = load(tmp_path / "variants_input_test.json")
+    assert {r["key"]["input_bias"] for r in input_tested["runs"]} == {-3.0}
+    assert len(input_tested["runs"]) == len(variants.INPUT_CELLS) * 2
+    for cell in variants.INPUT_CELLS:
+        lr = variants.best_rate(input_tuned, cell)
+        assert {r["key"]["lr"] for r in entries(input_tested, **cell)} == {lr}
     assert all("probes" not in run for run in entries(tuned, task="adding"))
 
 
@@ -164,3 +172,12 @@ def test_bad_splits_are_refused():
     with pytest.raises(ConfigError, match="split"):
         variants.run(**variants.quick_settings(), model="standard", task="adding",
                      forget_bias=1.0, lr=0.01, seed=0, split="probe")  # fmt: skip
+
+
+def test_the_input_bias_lowers_what_the_cell_writes_at_the_start():
+    settings = {**variants.quick_settings(), "adding_steps": 2, "probe_every": 1}
+    key = {"model": "no_forget_gate", "task": "adding", "forget_bias": 1.0,
+           "lr": 0.01, "seed": 0, "split": "test"}  # fmt: skip
+    plain = variants.run(**settings, **key)
+    lowered = variants.run(**settings, **key, input_bias=-3.0)
+    assert lowered["probes"][0]["cell_max"] < 0.3 * plain["probes"][0]["cell_max"]

@@ -147,16 +147,21 @@ def position_losses(
     window: int = 128,
     carry_state: bool = True,
     windows_at_once: int = 32,
+    max_windows: int | None = None,
 ) -> Tensor:
     """Bits of every predicted character, shape (batch_size, stream length - 1), streams in order.
 
     Without ``carry_state`` every window starts from the zero state, so the windows are
     independent: ``windows_at_once`` of them run as one batch, which is several times faster
-    and gives the same bits up to the last digits of the larger products.
+    and gives the same bits up to the last digits of the larger products. ``max_windows``
+    scores only the first that many windows of every stream (a slice of the whole).
     """
     was_training = model.training
     model.eval()
     pairs = list(tbptt_windows(codes, batch_size, window))
+    if max_windows is not None:
+        check_int("max_windows", max_windows)
+        pairs = pairs[:max_windows]
     losses: list[Tensor] = []
     if carry_state:
         state = None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import itertools
 import json
 import os
@@ -351,7 +352,8 @@ def search(
         if any(row[name] != value for name, value in params.items()):
             raise ConfigError(
                 "the rows to resume from are not the configurations drawn: "
-                f"{describe_params(params)} expected, got another"
+                f"{', '.join(f'{k} {v:g}' for k, v in params.items())} expected, "
+                "got another"
             )
     if len(done) > len(configurations):
         raise ConfigError(
@@ -445,6 +447,20 @@ class SelectionBootstrap:
         return float(np.mean(self.picks == self.chosen))
 
 
+@functools.lru_cache(maxsize=16)
+def _day_counts(block: float, days: int, replicates: int, seed: int) -> np.ndarray:
+    """How often each day is drawn in each stationary-bootstrap replicate, (replicates, days)."""
+    from arch.bootstrap import StationaryBootstrap
+
+    sampler = StationaryBootstrap(block, np.arange(days), seed=seed)
+    drawn = np.stack([sampler.update_indices() for _ in range(replicates)])
+    flat = (drawn + days * np.arange(replicates)[:, None]).ravel()
+    counts = np.bincount(flat, minlength=replicates * days).astype(float)
+    counts = counts.reshape(replicates, days)
+    counts.setflags(write=False)  # shared by the calls the cache answers
+    return counts
+
+
 def selection_bootstrap(
     losses: dict[str, np.ndarray],
     *,
@@ -464,7 +480,7 @@ def selection_bootstrap(
     score's seed noise) adds independent normal draws of that size to every score,
     so that the flattery holds both the days' noise and the seeds'.
     """
-    from arch.bootstrap import StationaryBootstrap, optimal_block_length
+    from arch.bootstrap import optimal_block_length
 
     check_int("replicates", replicates, maximum=1_000_000)
     if not seed_noise >= 0:
@@ -475,10 +491,7 @@ def selection_bootstrap(
     if block is None:
         block = float(optimal_block_length(random_walk)["stationary"].iloc[0])
     block = max(1.0, float(block))
-    sampler = StationaryBootstrap(block, np.arange(days), seed=seed)
-    counts = np.zeros((replicates, days))
-    for b, (positional, _) in enumerate(sampler.bootstrap(replicates)):
-        counts[b] = np.bincount(positional[0], minlength=days)
+    counts = _day_counts(block, days, replicates, seed)
     scale = counts @ random_walk
     scores = np.sqrt((rows @ counts.T) / scale)  # (configurations, replicates)
     untuned = np.sqrt((counts @ reference) / scale)

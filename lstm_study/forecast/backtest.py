@@ -80,9 +80,19 @@ class BacktestConfig:
     horizon: int = 1
     levels: tuple[float, ...] = DEFAULT_LEVELS
     strategy: str = "direct"
+    #: added to every LSTM training seed (10_000 * seed + fold index): 0 in the book's
+    #: walks; the tuning search sets it from the ticker, so that its tickers do not share
+    #: initialisations (:func:`lstm_study.forecast.tuning.ticker_seed_offset`)
+    seed_offset: int = 0
 
     def __post_init__(self) -> None:
         check_target(self.target)
+        check_int("seed_offset", self.seed_offset, minimum=0, maximum=2**62)
+        if self.target == "variance" and self.seed_offset:
+            raise ConfigError(
+                "seed_offset is used by the return walk-forward only: the variance "
+                f"target's seeds are fixed, got seed_offset={self.seed_offset}"
+            )
         horizon = self.horizon
         whole = isinstance(horizon, int) and not isinstance(horizon, bool)
         if not whole or not 1 <= horizon <= MAX_HORIZON:
@@ -432,6 +442,7 @@ def walk_forward(
     forecasters = standard_forecasters(
         config.train,
         seeds=config.seeds,
+        seed_offset=config.seed_offset,
         device=device,
         warm_start=config.warm_start,
         strategy=config.strategy,
@@ -540,4 +551,8 @@ def config_dict(config: BacktestConfig) -> dict:
         else str(parse_day(config.test_start, "test start", ConfigError).date())
     )
     out["levels"] = list(config.levels)
+    if not config.seed_offset:
+        # the default is left out, so that results committed before the field existed
+        # still state the settings they ran with
+        del out["seed_offset"]
     return out

@@ -141,12 +141,14 @@ class LSTMForecaster:
         warm_start: bool = True,
         strategy: str = "direct",
         progress: bool | None = None,
+        seed_offset: int = 0,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         self.train = train or TrainConfig()
         self.seeds, self.device, self.warm_start = seeds, device, warm_start
         self.strategy, self.progress = strategy, progress
+        self.seed_offset = seed_offset
         self.states: list[dict | None] = [None] * seeds
         self.models: list = []
         self.best_epochs: tuple[int, ...] = ()
@@ -181,7 +183,7 @@ class LSTMForecaster:
                 x_val=x_val,
                 y_val=y_val,
                 config=self.train,
-                seed=10_000 * seed + fold.index,
+                seed=self.seed_offset + 10_000 * seed + fold.index,
                 device=self.device,
                 progress=False if shared else self.progress,
                 description=f"fold {fold.index + 1} seed {seed}",
@@ -254,12 +256,14 @@ def standard_forecasters(
     strategy: str = "direct",
     recent_drift_days: int = base.RECENT_DRIFT_DAYS,
     progress: bool | None = None,
+    seed_offset: int = 0,
 ) -> dict[str, Forecaster]:
     """The LSTM and the three baselines, keyed by their standard names."""
     models: list[Forecaster] = [
         LSTMForecaster(
             train,
             seeds=seeds,
+            seed_offset=seed_offset,
             device=device,
             warm_start=warm_start,
             strategy=strategy,

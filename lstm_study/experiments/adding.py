@@ -32,7 +32,13 @@ from torch import nn
 
 from lstm_study.errors import ConfigError
 from lstm_study.experiments.ablation import make_model
-from lstm_study.experiments.runner import Sweep, entries, grid, run_two_stages
+from lstm_study.experiments.runner import (
+    Sweep,
+    best_rate,
+    grid,
+    median_score,
+    run_two_stages,
+)
 from lstm_study.files import check_outputs
 from lstm_study.tasks import adding_problem
 from lstm_study.training import train_on_adding
@@ -121,22 +127,18 @@ def tune_sweep(settings: dict[str, Any] = SETTINGS) -> Sweep:
 
 def chosen_rates(tuned: dict[str, Any]) -> dict[tuple[str, int], float]:
     """Per (model, length), the rate with the lowest median validation MSE (diverged: inf)."""
-    chosen = {}
-    for model in MODELS:
-        for length in LENGTHS:
-            medians = {}
-            for lr in RATES:
-                runs = entries(tuned, model=model, length=length, lr=lr)
-                if len(runs) != len(TUNE_SEEDS):
-                    raise ConfigError(
-                        f"the tuning sweep is unfinished ({model}, T = {length}, "
-                        f"lr {lr}); run 'lstm-study sweep adding' again"
-                    )
-                medians[lr] = statistics.median(
-                    math.inf if math.isnan(run["mse"]) else run["mse"] for run in runs
-                )
-            chosen[model, length] = min(RATES, key=lambda lr: medians[lr])
-    return chosen
+    return {
+        (model, length): best_rate(
+            tuned,
+            {"model": model, "length": length},
+            RATES,
+            len(TUNE_SEEDS),
+            lambda runs: median_score(runs, "mse", math.inf),
+            "adding",
+        )
+        for model in MODELS
+        for length in LENGTHS
+    }
 
 
 def test_sweep(tuned: dict[str, Any], settings: dict[str, Any] = SETTINGS) -> Sweep:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,13 @@ import torch
 from torch import nn
 
 from lstm_study.errors import ConfigError
-from lstm_study.experiments.runner import Sweep, entries, grid, run_two_stages
+from lstm_study.experiments.runner import (
+    Sweep,
+    best_rate,
+    grid,
+    median_score,
+    run_two_stages,
+)
 from lstm_study.files import check_outputs
 from lstm_study.models import regressor
 from lstm_study.runtime import seed_everything
@@ -105,22 +110,18 @@ def tune_sweep(settings: dict[str, Any] = SETTINGS) -> Sweep:
 
 def chosen_rates(tuned: dict[str, Any]) -> dict[tuple[str, int], float]:
     """Per (model, lag), the rate with the highest median validation R² (diverged: -inf)."""
-    chosen = {}
-    for model in MODELS:
-        for lag in LAGS:
-            medians = {}
-            for lr in RATES:
-                runs = entries(tuned, model=model, lag=lag, lr=lr)
-                if len(runs) != len(TUNE_SEEDS):
-                    raise ConfigError(
-                        f"the tuning sweep is unfinished ({model}, lag {lag}, lr {lr}); "
-                        "run 'lstm-study sweep recall' again"
-                    )
-                medians[lr] = statistics.median(
-                    -math.inf if math.isnan(run["r2"]) else run["r2"] for run in runs
-                )
-            chosen[model, lag] = max(RATES, key=lambda lr: medians[lr])
-    return chosen
+    return {
+        (model, lag): best_rate(
+            tuned,
+            {"model": model, "lag": lag},
+            RATES,
+            len(TUNE_SEEDS),
+            lambda runs: -median_score(runs, "r2", -math.inf),
+            "recall",
+        )
+        for model in MODELS
+        for lag in LAGS
+    }
 
 
 def test_sweep(tuned: dict[str, Any], settings: dict[str, Any] = SETTINGS) -> Sweep:

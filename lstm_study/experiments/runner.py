@@ -17,6 +17,8 @@ or by this one with other settings, is refused rather than mixed in.
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -211,3 +213,35 @@ def run_two_stages(
         f"tuning: {len(tuned['runs'])} runs in {tune_path}; "
         f"test: {len(tested['runs'])} of {len(test.keys)} runs in {test_path}"
     )
+
+
+def median_score(runs: list[dict[str, Any]], name: str, worst: float) -> float:
+    """The median of ``name`` over ``runs``, a diverged run (NaN) counting as ``worst``."""
+    return statistics.median(
+        worst if math.isnan(run[name]) else run[name] for run in runs
+    )
+
+
+def best_rate(
+    tuned: dict[str, Any],
+    cell: dict[str, Any],
+    rates: Iterable[float],
+    seeds: int,
+    rank: Callable[[list[dict[str, Any]]], Any],
+    sweep: str,
+) -> float:
+    """The rate whose tuning runs of ``cell`` rank lowest by ``rank(runs)``.
+
+    Every rate must hold ``seeds`` runs of the cell; otherwise the tuning stage is
+    unfinished and the error says to run ``lstm-study sweep SWEEP`` again.
+    """
+    ranks = {}
+    for lr in rates:
+        runs = entries(tuned, **cell, lr=lr)
+        if len(runs) != seeds:
+            raise ConfigError(
+                f"the tuning sweep is unfinished ({cell}, lr {lr}); "
+                f"run 'lstm-study sweep {sweep}' again"
+            )
+        ranks[lr] = rank(runs)
+    return min(ranks, key=ranks.__getitem__)

@@ -40,8 +40,12 @@ import torch
 from torch import Tensor, nn
 
 from lstm_study.errors import ConfigError
-from lstm_study.experiments import ablation
-from lstm_study.experiments.runner import Sweep, entries, run_two_stages
+from lstm_study.experiments import ablation, runner
+from lstm_study.experiments.runner import (
+    Sweep,
+    median_score,
+    run_two_stages,
+)
 from lstm_study.files import check_outputs
 from lstm_study.nn import LSTM
 from lstm_study.runtime import seed_everything
@@ -281,12 +285,6 @@ def tune_sweep(settings: dict[str, Any] = SETTINGS) -> Sweep:
     return Sweep("variants-tune", run, keys, dict(settings))
 
 
-def _median(runs: list[dict[str, Any]], name: str) -> float:
-    return statistics.median(
-        math.inf if math.isnan(run[name]) else run[name] for run in runs
-    )
-
-
 def best_rate(tuned: dict[str, Any], cell: dict[str, Any]) -> float:
     """The rate with the lowest median validation score of one cell.
 
@@ -294,17 +292,18 @@ def best_rate(tuned: dict[str, Any], cell: dict[str, Any]) -> float:
     predictions: the median error over all predictions breaks the tie. A diverged run
     counts as infinitely bad.
     """
-    ranks = {}
-    for lr in RATES:
-        runs = entries(tuned, **cell, lr=lr)
-        if len(runs) != len(TUNE_SEEDS):
-            raise ConfigError(
-                f"the tuning sweep is unfinished ({cell}, lr {lr}); "
-                "run 'lstm-study sweep variants' again"
-            )
-        tie = "all_error" if cell["task"] == "reber" else "score"
-        ranks[lr] = (_median(runs, "score"), _median(runs, tie))
-    return min(RATES, key=lambda lr: ranks[lr])
+    tie = "all_error" if cell["task"] == "reber" else "score"
+    return runner.best_rate(
+        tuned,
+        cell,
+        RATES,
+        len(TUNE_SEEDS),
+        lambda runs: (
+            median_score(runs, "score", math.inf),
+            median_score(runs, tie, math.inf),
+        ),
+        "variants",
+    )
 
 
 def chosen_rates(tuned: dict[str, Any]) -> dict[tuple[str, str, float], float]:

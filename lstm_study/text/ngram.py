@@ -42,12 +42,13 @@ class _Table:
     discount: float
 
 
-def _keys(codes: np.ndarray, k: int, base: int) -> np.ndarray:
-    """The k-gram ending at each position ``k - 1 .. len - 1`` as one integer."""
-    key = np.zeros(codes.size - k + 1, dtype=np.int64)
-    for j in range(k):
-        key = key * base + codes[j : codes.size - k + 1 + j]
-    return key
+def _all_keys(codes: np.ndarray, max_order: int, base: int) -> dict[int, np.ndarray]:
+    """For every k up to ``max_order``, the k-gram ending at each position ``k - 1 .. len - 1``
+    as one integer: each order's keys from the order below (one multiply-add per order)."""
+    keys = {1: codes.astype(np.int64, copy=True)}
+    for k in range(2, min(max_order, codes.size) + 1):
+        keys[k] = keys[k - 1][:-1] * base + codes[k - 1 :]
+    return keys
 
 
 def _table(keys: np.ndarray, counts: np.ndarray, base: int) -> _Table:
@@ -61,12 +62,16 @@ def _table(keys: np.ndarray, counts: np.ndarray, base: int) -> _Table:
     return _Table(keys, counts, contexts, totals, types, discount)
 
 
-def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """``values`` at the positions of ``query`` in the sorted ``keys``; 0 where a query is absent."""
+def _lookup(
+    keys: np.ndarray, query: np.ndarray, *values: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Each of ``values`` at the positions of ``query`` in the sorted ``keys``; 0 where a query
+    is absent (one binary search shared by all the ``values``)."""
     if keys.size == 0:
-        return np.zeros(query.size, dtype=np.int64)
+        return tuple(np.zeros(query.size, dtype=np.int64) for _ in values)
     where = np.minimum(np.searchsorted(keys, query), keys.size - 1)
-    return np.where(keys[where] == query, values[where], 0)
+    found = keys[where] == query
+    return tuple(np.where(found, value[where], 0) for value in values)
 
 
 class KneserNey:
@@ -93,51 +98,80 @@ class KneserNey:
     def fit(self, codes: Tensor | np.ndarray) -> KneserNey:
         """Count every k-gram of the training ``codes`` (raw counts and continuation counts)."""
         data, base = self._padded(codes), self.vocab_size
+        grams = _all_keys(data, self.max_order, base)
         for k in range(1, self.max_order + 1):
-            keys, counts = np.unique(_keys(data, k, base), return_counts=True)
+            keys, counts = np.unique(grams.pop(k), return_counts=True)
             self.raw[k] = _table(keys, counts, base)
-            if (
-                k >= 2
-            ):  # continuation count of a (k-1)-gram: distinct characters seen before it
+            if k >= 2:
+                # continuation count of a (k-1)-gram: distinct characters seen before it
                 suffixes, follow = np.unique(keys % base ** (k - 1), return_counts=True)
                 self.continuation[k - 1] = _table(suffixes, follow, base)
         return self
 
     def probabilities(self, codes: Tensor | np.ndarray, order: int) -> np.ndarray:
         """P(c_t | the order - 1 codes before it) for every position t of ``codes``."""
+        check_int("order", order, maximum=self.max_order)
+        return self.probabilities_by_order(codes, order)[order]
+
+    def probabilities_by_order(
+        self, codes: Tensor | np.ndarray, max_order: int | None = None
+    ) -> dict[int, np.ndarray]:
+        """:meth:`probabilities` of every order from 1 to ``max_order`` (default: all fitted).
+
+        One pass: the orders share the lower levels (continuation counts), so each level is
+        looked up once, and each order adds its top level (raw counts) on them.
+        """
         if not self.raw:
             raise ConfigError("fit the model on training codes before scoring")
-        check_int("order", order, maximum=self.max_order)
+        max_order = self.max_order if max_order is None else max_order
+        check_int("max_order", max_order, maximum=self.max_order)
         data, base = self._padded(codes), self.vocab_size
         n = data.size - (self.max_order - 1)
-        p = np.full(n, 1.0 / base)
-        for k in range(1, order + 1):
-            table = self.raw[k] if k == order else self.continuation[k]
-            grams = _keys(data, k, base)[-n:]
-            count = _lookup(table.keys, table.counts, grams)
-            total = _lookup(table.contexts, table.context_totals, grams // base)
-            types = _lookup(table.contexts, table.context_types, grams // base)
-            seen = total > 0
-            safe = np.where(seen, total, 1)
-            smoothed = (
-                np.maximum(count - table.discount, 0) / safe
-                + table.discount * types / safe * p
-            )
-            p = np.where(seen, smoothed, p)
-        return p
+        if n == 0:
+            return {k: np.ones(0) for k in range(1, max_order + 1)}
+        grams = _all_keys(data, max_order, base)
+        lower, out = np.full(n, 1.0 / base), {}
+        for k in range(1, max_order + 1):
+            gram = grams[k][-n:]
+            out[k] = self._level(self.raw[k], gram, lower)
+            if k < max_order:
+                lower = self._level(self.continuation[k], gram, lower)
+        return out
+
+    def _level(self, table: _Table, grams: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """One level of the interpolation: the table's discounted counts over ``lower``."""
+        context = grams // self.vocab_size
+        (count,) = _lookup(table.keys, grams, table.counts)
+        total, types = _lookup(
+            table.contexts, context, table.context_totals, table.context_types
+        )
+        seen = total > 0
+        safe = np.where(seen, total, 1)
+        smoothed = (
+            np.maximum(count - table.discount, 0) / safe
+            + table.discount * types / safe * lower
+        )
+        return np.where(seen, smoothed, lower)
 
     def bits_per_character(self, codes: Tensor | np.ndarray, order: int) -> float:
         """Mean -log2 P of ``codes`` under the order-``order`` model."""
         return float(-np.log2(self.probabilities(codes, order)).mean())
+
+    def bits_by_order(
+        self, codes: Tensor | np.ndarray, max_order: int | None = None
+    ) -> dict[int, float]:
+        """:meth:`bits_per_character` of every order from 1 to ``max_order``, in one pass."""
+        return {
+            k: float(-np.log2(p).mean())
+            for k, p in self.probabilities_by_order(codes, max_order).items()
+        }
 
 
 def best_order(
     model: KneserNey, valid: Tensor | np.ndarray
 ) -> tuple[int, dict[int, float]]:
     """The order with the lowest bits per character on ``valid``, and every order's figure."""
-    scores = {
-        k: model.bits_per_character(valid, k) for k in range(1, model.max_order + 1)
-    }
+    scores = model.bits_by_order(valid)
     return min(scores, key=lambda k: (scores[k], k)), scores
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -61,3 +62,53 @@ def test_scoring_before_fitting_or_with_foreign_codes_is_an_error():
     fitted = KneserNey(5, max_order=2).fit(np.array([1, 2, 3]))
     with pytest.raises(ConfigError, match="codes must lie"):
         fitted.probabilities(np.array([7]), 1)
+
+
+def _naive_probability(
+    train: list[int], history: list[int], code: int, order: int, vocab_size: int
+) -> float:
+    """Interpolated Kneser-Ney of one character, from Python counters: the formula as written."""
+    raw = {
+        k: Counter(tuple(train[i - k + 1 : i + 1]) for i in range(k - 1, len(train)))
+        for k in range(1, order + 1)
+    }
+
+    def table(k: int, top: bool) -> Counter:
+        if top:
+            return raw[k]
+        return Counter(gram[1:] for gram in raw[k + 1])  # distinct characters before it
+
+    p = 1.0 / vocab_size
+    for k in range(1, order + 1):
+        counts = table(k, k == order)
+        n1 = sum(v == 1 for v in counts.values())
+        n2 = sum(v == 2 for v in counts.values())
+        discount = n1 / (n1 + 2 * n2) if n1 + n2 else 0.5
+        context = tuple(history[len(history) - (k - 1) :]) if k > 1 else ()
+        following = {g: v for g, v in counts.items() if g[:-1] == context}
+        total = sum(following.values())
+        if total:
+            seen = following.get((*context, code), 0)
+            p = max(seen - discount, 0) / total + discount * len(following) / total * p
+    return p
+
+
+def test_every_order_in_one_pass_matches_the_formula_counted_by_hand():
+    pad = VOCAB.encode(" ").item()
+    model = KneserNey(len(VOCAB), max_order=4, pad=pad).fit(VOCAB.encode(TEXT))
+    train = [pad] * 3 + VOCAB.encode(TEXT).tolist()
+    query = VOCAB.encode("the rat sat on a dog hat, zq").tolist()
+    by_order = model.probabilities_by_order(query)
+    assert sorted(by_order) == [1, 2, 3, 4]
+    padded = [pad] * 3 + query
+    for order, p in by_order.items():
+        expected = [
+            _naive_probability(train, padded[t : t + 3], query[t], order, len(VOCAB))
+            for t in range(len(query))
+        ]
+        assert p == pytest.approx(expected, rel=1e-12)
+        assert np.array_equal(p, model.probabilities(query, order))
+    bits = model.bits_by_order(query, max_order=3)
+    assert list(bits) == [1, 2, 3]
+    assert bits[3] == model.bits_per_character(query, 3)
+    assert model.probabilities_by_order([])[4].size == 0

@@ -11,8 +11,10 @@ from lstm_study.text.model import (
     CharLSTM,
     bits_per_character,
     cell_states,
+    cell_states_in_pieces,
     position_losses,
     sample,
+    sample_each,
     train_language_model,
 )
 from lstm_study.text.ngram import KneserNey, best_order
@@ -20,7 +22,7 @@ from lstm_study.text.vocab import Vocabulary
 from lstm_study.text.weights import load_model
 
 __all__ = [
-    "CharLSTM", "KneserNey", "Vocabulary", "best_order", "bits_per_character", "cell_states", "load_corpus",
-    "load_model", "position_losses", "sample", "split_plays", "streams", "tbptt_windows", "train_language_model",
+    "CharLSTM", "KneserNey", "Vocabulary", "best_order", "bits_per_character", "cell_states",
+    "cell_states_in_pieces", "load_corpus", "load_model", "position_losses", "sample", "sample_each", "split_plays", "streams", "tbptt_windows", "train_language_model",
     "window_count",
 ]  # fmt: skip

@@ -373,13 +373,34 @@ def sample(
     generator: torch.Generator | None = None,
 ) -> str:
     """``length`` characters drawn one at a time after ``prompt``, from softmax(logits / temperature)."""
+    return sample_each(model, vocab, prompt, length, (temperature,), generator)[0]
+
+
+@torch.no_grad()
+def sample_each(
+    model: CharLSTM,
+    vocab: Vocabulary,
+    prompt: str,
+    length: int,
+    temperatures: tuple[float, ...] | list[float],
+    generator: torch.Generator | None = None,
+) -> list[str]:
+    """One text of ``length`` characters after ``prompt`` at each temperature, drawn side by
+    side: the prompt is read once, then every step feeds one character per text as a batch
+    (one matrix-vector product costs about what a few do)."""
     check_int("length", length)
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or not temperature > 0
-    ):
-        raise ConfigError(f"temperature must be a number above 0, got {temperature!r}")
+    temperatures = list(temperatures)
+    if not temperatures:
+        raise ConfigError("give at least one temperature")
+    for temperature in temperatures:
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or not temperature > 0
+        ):
+            raise ConfigError(
+                f"temperature must be a number above 0, got {temperature!r}"
+            )
     if not prompt:
         raise ConfigError("the prompt must hold at least one character")
     unknown = vocab.unknown_in(prompt)
@@ -389,19 +410,28 @@ def sample(
         )
     model.eval()
     logits, state = feed(model, vocab.encode(prompt))
+    count = len(temperatures)
+    logits = logits[:, -1].expand(count, -1)
+    state = tuple(part.expand(-1, count, -1).contiguous() for part in state)
+    divisor = torch.tensor(temperatures, dtype=torch.float64)[:, None]
     codes = []
     for _ in range(length):
-        scaled = logits[0, -1].double() / temperature
+        scaled = logits.double() / divisor
         if not torch.isfinite(scaled).all():
+            low = min(temperatures)
             raise ConfigError(
-                f"temperature {temperature!r} is too small: the logits divided by it "
+                f"temperature {low!r} is too small: the logits divided by it "
                 "overflow; use 0.01 or more"
             )
         probs = torch.softmax(scaled, dim=-1)
-        code = int(torch.multinomial(probs, 1, generator=generator))
-        codes.append(code)
-        logits, state = model(torch.tensor([[code]]), state)
-    return vocab.decode(codes)
+        drawn = torch.multinomial(probs, 1, generator=generator)  # (count, 1)
+        codes.append(drawn[:, 0])
+        logits, state = model(drawn, state)
+        logits = logits[:, -1]
+    if not codes:
+        return [""] * count
+    drawn_codes = torch.stack(codes, dim=1)
+    return [vocab.decode(row) for row in drawn_codes]
 
 
 @torch.no_grad()
@@ -411,3 +441,50 @@ def cell_states(model: CharLSTM, codes: Tensor) -> Tensor:
     with model.lstm.recording_gates() as traces:
         model(codes[None])
     return torch.stack([trace.c[0] for trace in traces])
+
+
+@torch.no_grad()
+def cell_states_in_pieces(
+    model: CharLSTM, codes: Tensor, pieces: int, warmup: int
+) -> tuple[Tensor, float]:
+    """:func:`cell_states`, read as ``pieces`` streams side by side, each warmed up first.
+
+    One character at a time, a long text costs one matrix-vector product per step whatever
+    the batch, so reading it as several streams at once is faster. Piece ``k`` holds the
+    characters from ``k * P`` on (``P`` = the length / ``pieces``, rounded up); its stream starts
+    ``warmup`` characters earlier (at the start of the text where there are fewer), so that its
+    state no longer depends on where the reading began. Returns the states, shape
+    (num_layers, len, hidden), and the *seam gap*: at the last character before each piece,
+    the largest |difference| between the cell state its stream reached after the warm-up and
+    the one the previous stream reached there, having read more; the largest over all seams
+    (0.0 with one piece).
+    """
+    check_int("pieces", pieces)
+    check_int("warmup", warmup, minimum=0)
+    n = len(codes)
+    if n == 0:
+        raise ConfigError("the text must hold at least one character")
+    size = -(-n // pieces)
+    count = -(-n // size)  # pieces that hold characters
+    length = min(n, size + warmup)
+    starts = [min(max(0, k * size - warmup), n - length) for k in range(count)]
+    model.eval()
+    with model.lstm.recording_gates() as traces:
+        model(torch.stack([codes[start : start + length] for start in starts]))
+    streams = torch.stack(
+        [trace.c for trace in traces]
+    )  # (layers, count, length, hidden)
+    states = torch.cat(
+        [
+            streams[:, k, k * size - start : min((k + 1) * size, n) - start]
+            for k, start in enumerate(starts)
+        ],
+        dim=1,
+    )
+    gap = 0.0
+    for k in range(1, count):
+        seam = k * size - 1
+        here = streams[:, k, seam - starts[k]]
+        before = streams[:, k - 1, seam - starts[k - 1]]
+        gap = max(gap, float((here - before).abs().max()))
+    return states, gap

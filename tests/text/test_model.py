@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,8 +15,10 @@ from lstm_study.text.model import (
     CharLSTM,
     bits_per_character,
     cell_states,
+    cell_states_in_pieces,
     position_losses,
     sample,
+    sample_each,
     train_language_model,
 )
 from lstm_study.text.vocab import Vocabulary
@@ -113,6 +116,46 @@ def test_cell_states_have_one_row_per_layer_and_character():
     assert cell_states(model, VOCAB.encode("abc.abc")).shape == (2, 7, 5)
 
 
+def test_cell_states_in_pieces_with_a_warm_up_that_covers_the_text_are_the_states():
+    seed_everything(0)
+    model = CharLSTM(len(VOCAB), hidden_size=6, num_layers=2)
+    codes = VOCAB.encode(periodic_text(3)[:37])
+    whole = cell_states(model, codes)
+    for pieces, warmup in ((1, 0), (4, 37), (5, 100), (37, 40)):
+        states, gap = cell_states_in_pieces(model, codes, pieces, warmup)
+        assert states.shape == whole.shape
+        torch.testing.assert_close(states, whole, rtol=0, atol=1e-6)
+        assert gap < 1e-6
+    states, _ = cell_states_in_pieces(model, codes, pieces=4, warmup=3)
+    torch.testing.assert_close(states[:, :10], whole[:, :10], rtol=0, atol=1e-6)
+
+
+def test_the_seam_gap_shows_a_state_that_does_not_forget():
+    seed_everything(0)
+    codes = VOCAB.encode(periodic_text(20))
+    model = CharLSTM(len(VOCAB), hidden_size=6, num_layers=1)
+    whole = cell_states(model, codes)
+    states, gap = cell_states_in_pieces(model, codes, pieces=4, warmup=60)
+    assert (
+        gap < 1e-4 and (states - whole).abs().max() < 1e-4
+    )  # an untrained cell forgets
+    with torch.no_grad():  # the forget gate open, the input gate half open: c adds up
+        model.lstm.bias_ih_l0[model.lstm.gate_rows("f")] = 30.0
+    whole = cell_states(model, codes)
+    states, gap = cell_states_in_pieces(model, codes, pieces=4, warmup=60)
+    assert gap > 1.0 and (states - whole).abs().max() > 1.0
+
+
+@pytest.mark.parametrize(
+    ("pieces", "warmup", "text", "message"),
+    [(0, 10, "abc", "pieces"), (2, -1, "abc", "warmup"), (2, 10, "", "at least one")],
+)
+def test_cell_states_in_pieces_refuses_bad_arguments(pieces, warmup, text, message):
+    model = CharLSTM(len(VOCAB), hidden_size=4)
+    with pytest.raises(ConfigError, match=message):
+        cell_states_in_pieces(model, VOCAB.encode(text), pieces, warmup)
+
+
 def test_text_features_mark_stage_directions_speakers_and_columns():
     from lstm_study.text.units import text_features
 
@@ -140,3 +183,35 @@ def test_correlations_find_a_unit_that_copies_the_feature():
     assert (row["layer"], row["unit"]) == (1, 2) and row[
         "correlation"
     ] == pytest.approx(-1.0)
+
+
+def test_correlations_are_pearson_for_every_unit_and_zero_for_a_constant_one():
+    from lstm_study.text.units import correlations
+
+    generator = torch.Generator().manual_seed(3)
+    states = torch.randn(2, 200, 3, generator=generator)
+    states[0, :, 1] = 5.0
+    feature = torch.randn(200, generator=generator).numpy() + states[1, :, 0].numpy()
+    r = correlations(states, feature)
+    for layer, unit in ((0, 0), (0, 2), (1, 0), (1, 1), (1, 2)):
+        expected = np.corrcoef(states[layer, :, unit].numpy(), feature)[0, 1]
+        assert r[layer, unit] == pytest.approx(expected, abs=1e-6)
+    assert r[0, 1] == 0.0 and r[1, 0] > 0.5
+
+
+def test_texts_drawn_side_by_side_follow_their_own_temperature():
+    seed_everything(0)
+    model = CharLSTM(len(VOCAB), hidden_size=8)
+    greedy = sample(model, VOCAB, "abc", 30, 0.01, torch.Generator().manual_seed(0))
+    texts = sample_each(
+        model, VOCAB, "abc", 30, (0.01, 3.0, 0.01), torch.Generator().manual_seed(5)
+    )
+    assert [len(text) for text in texts] == [30, 30, 30]
+    assert (
+        texts[0] == texts[2] == greedy
+    )  # near zero: the most likely character each step
+    assert texts[1] != greedy
+    with pytest.raises(ConfigError, match="at least one temperature"):
+        sample_each(model, VOCAB, "abc", 3, ())
+    with pytest.raises(ConfigError, match="above 0"):
+        sample_each(model, VOCAB, "abc", 3, (1.0, -1.0))

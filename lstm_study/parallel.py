@@ -121,6 +121,28 @@ def _executor(size: int) -> ProcessPoolExecutor:
 atexit.register(_shutdown)
 
 
+def _warm() -> None:
+    """Import what a worker's first training call needs: the package's training code, and
+    what PyTorch's optimisers import on their first use (torch._dynamo, over a second)."""
+    import lstm_study.forecast  # noqa: F401
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
+def start() -> None:
+    """Start the workers now, in the background, so that the first :func:`run_all` finds them
+    ready: each imports what a training call needs (a few seconds) while the caller goes on.
+
+    Nothing happens where :func:`run_all` would run its calls here (one worker).
+    """
+    size = worker_count()
+    if size <= 1:
+        return
+    pool = _executor(size)
+    for _ in range(size):
+        pool.submit(_warm)
+
+
 def _call(threads: int, function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     """Run one call in a worker with the caller's thread count (and no pool of its own)."""
     os.environ[ENVIRONMENT] = "1"  # a worker never starts workers
@@ -171,7 +193,9 @@ def run_each(
         return [_here(function, kwargs) for function, kwargs in calls]
     threads = torch.get_num_threads()
     try:
-        pool = _executor(size)
+        # one pool of worker_count() for every call: it spawns workers only as calls need
+        # them, and is not restarted when the next batch has another size
+        pool = _executor(worker_count())
         futures = [pool.submit(_call, threads, f, kwargs) for f, kwargs in calls]
         return [future.result() for future in futures]
     except KeyboardInterrupt:

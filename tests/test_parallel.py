@@ -208,3 +208,28 @@ def _alive(pid: int) -> bool:
         if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
             return False
     return True
+
+
+def test_started_workers_are_the_ones_the_calls_use(two_workers: None) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        parallel.start()
+        pool = parallel._pool
+        assert pool is not None
+        assert parallel.run_all(dict, [{"a": 1}, {"a": 2}, {"a": 3}]) == [
+            {"a": 1},
+            {"a": 2},
+            {"a": 3},
+        ]
+        assert parallel.run_all(dict, [{"b": 1}, {"b": 2}]) == [{"b": 1}, {"b": 2}]
+        assert parallel._pool is pool, "a batch of another size keeps the pool"
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_start_does_nothing_with_one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(parallel.ENVIRONMENT, "1")
+    parallel._shutdown()
+    parallel.start()
+    assert parallel._pool is None

@@ -1,9 +1,12 @@
 """The heavy walk-forwards of chapter 10, run once by a kept command and committed as JSON.
 
-The chapter (``book/10_predictor.ipynb``) walks the MSFT return model live and re-runs one seed
-of each walk below live too, asserting that it agrees with the committed entry of the same seed.
-What is run here, with the chapter's settings and seeds:
+The chapter (``book/10_predictor.ipynb``) re-runs one seed of each walk below live, asserting
+that it agrees with the committed entry of the same seed. What is run here, with the chapter's
+settings and seeds:
 
+- ``MSFT``: the return LSTM of the chapter's main table (five seeds), with what its seeds
+  decided (:func:`seed_record`): the chapter walks seed 0 live, which decides everything else
+  (days, actual values, baselines), and :func:`restore` rebuilds the five-seed walk from the two;
 - ``price``: the price-level LSTM on MSFT (three seeds);
 - ``AAPL``, ``GOOG``, ``IBM``: the return LSTM on the other three stocks (three seeds each);
 - ``direct`` and ``recursive``: the five-step MSFT forecasters (three seeds each), the direct one
@@ -18,6 +21,7 @@ rewritten (atomically) after each entry, so an interrupted run loses at most one
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import os
 import time
@@ -30,6 +34,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from lstm_study.errors import ConfigError
 from lstm_study.files import write_atomically
 from lstm_study.forecast import BacktestConfig, walk_forward
 from lstm_study.forecast.backtest import BacktestResult, config_dict
@@ -39,9 +44,13 @@ from lstm_study.forecast.tuning import Budget, load_results, tuned_config
 from lstm_study.machine import cpu_description
 
 RESULTS = Path(__file__).with_name("predictor_walks.json")
+#: the seed records of :data:`KEEP_SEEDS` (about 16,000 numbers each): compact, gzipped JSON
+SEEDS_RESULTS = RESULTS.with_name("predictor_walks_seeds.json.gz")
 COMMAND = "python scripts/predictor_walks.py"
 TEST_START = "2010-03-01"
 HORIZON = 5
+#: seeds of the chapter's main walk (MSFT returns); the other walks have three
+MSFT_SEEDS = 5
 #: the interval rules whose coverage the chapter compares (lstm_study.forecast.intervals)
 RULES = ("conformal", "empirical")
 
@@ -111,6 +120,106 @@ def seed_step_ratios(result: BacktestResult) -> list[list[float]]:
     return out
 
 
+def _listed(values: np.ndarray) -> list:
+    """An array as nested lists for strict JSON: NaN as None, infinities as "inf", "-inf"."""
+    out = np.asarray(values, dtype=np.float64).astype(object)
+    out[np.isnan(values)] = None
+    out[np.isposinf(values)] = "inf"
+    out[np.isneginf(values)] = "-inf"
+    return out.tolist()
+
+
+def seed_record(result: BacktestResult) -> dict[str, Any]:
+    """Everything of a walk that its LSTM seeds decided, as plain JSON values.
+
+    The LSTM's forecasts (per seed, and of every step), its intervals and the validation
+    errors that calibrate them, and each fold's early-stopping epochs. The rest of a walk
+    (the days, the actual values, the baselines and their intervals) depends on no seed, so a
+    live one-seed walk of the same settings supplies it: see :func:`restore`.
+    """
+    if result.future is not None:
+        raise ConfigError(
+            "a walk with a forecast after the data cannot be stored this way"
+        )
+    return {
+        "seeds": result.config.seeds,
+        "test_days": [str(result.dates[0].date()), str(result.dates[-1].date())],
+        "seed_forecasts": _listed(result.seed_forecasts),
+        "seed_step_forecasts": _listed(result.seed_step_forecasts),
+        "step_forecasts": _listed(result.step_forecasts["lstm"]),
+        "bounds": {
+            str(level): _listed(values)
+            for level, values in result.bounds["lstm"].items()
+        },
+        "calibration": [
+            {"start": where.start, "stop": where.stop, "errors": _listed(errors)}
+            for where, errors in result.calibration["lstm"]
+        ],
+        "best_epochs": [list(fold.best_epochs) for fold in result.folds],
+    }
+
+
+def _array(values: list) -> np.ndarray:
+    """:func:`_listed` undone."""
+    out = np.array(values, dtype=object)
+    out[np.equal(out, None)] = np.nan
+    return out.astype(np.float64)
+
+
+def restore(seed_zero: BacktestResult, record: dict[str, Any]) -> BacktestResult:
+    """The whole walk of :func:`seed_record`'s ``record``, from a live walk of its seed 0 alone.
+
+    ``seed_zero`` is the same walk with ``seeds=1``: seed ``s`` of a walk trains with seeds of
+    its own (``10_000 * s + fold``), so it supplies the seed-independent parts (see
+    :func:`seed_record`); the record supplies every seed's. Compare seed 0 of the two before
+    trusting the record (the chapter does).
+    """
+    forecasts = _array(record["seed_forecasts"])
+    if seed_zero.config.seeds != 1 or seed_zero.future is not None:
+        raise ConfigError("restore needs a live walk of seed 0 alone (seeds=1)")
+    days = [str(seed_zero.dates[0].date()), str(seed_zero.dates[-1].date())]
+    if (
+        record["test_days"] != days
+        or forecasts.shape != (record["seeds"], len(seed_zero.dates))
+        or len(record["best_epochs"]) != len(seed_zero.folds)
+    ):
+        raise ConfigError(
+            f"the stored walk tests {' to '.join(record['test_days'])} "
+            f"({forecasts.shape[-1]} days, {len(record['best_epochs'])} folds), the live one "
+            f"{' to '.join(days)} ({len(seed_zero.dates)} days, {len(seed_zero.folds)} "
+            "folds): they are not the same walk"
+        )
+    return replace(
+        seed_zero,
+        config=replace(seed_zero.config, seeds=record["seeds"]),
+        seed_forecasts=forecasts,
+        seed_step_forecasts=_array(record["seed_step_forecasts"]),
+        step_forecasts={
+            **seed_zero.step_forecasts,
+            "lstm": _array(record["step_forecasts"]),
+        },
+        bounds={
+            **seed_zero.bounds,
+            "lstm": {float(k): _array(v) for k, v in record["bounds"].items()},
+        },
+        calibration={
+            **seed_zero.calibration,
+            "lstm": [
+                (slice(c["start"], c["stop"]), _array(c["errors"]))
+                for c in record["calibration"]
+            ],
+        },
+        folds=[
+            replace(fold, best_epochs=tuple(epochs))
+            for fold, epochs in zip(seed_zero.folds, record["best_epochs"], strict=True)
+        ],
+    )
+
+
+#: walks whose :func:`seed_record` is kept too, in :data:`SEEDS_RESULTS`
+KEEP_SEEDS = ("MSFT",)
+
+
 def _frame(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     """A table with one row per step, as {column: {step: value}} of plain floats."""
     return {
@@ -163,7 +272,10 @@ def walks(prices: pd.DataFrame) -> dict[str, tuple]:
         goog["chosen"],
         Budget(**tuning["budget"]),
     )
-    out = {"price": ("MSFT", replace(base, target="price"), False, price_summary)}
+    out = {
+        "MSFT": ("MSFT", replace(base, seeds=MSFT_SEEDS), False, ticker_summary),
+        "price": ("MSFT", replace(base, target="price"), False, price_summary),
+    }
     for ticker in ("AAPL", "GOOG", "IBM"):
         out[ticker] = (ticker, base, False, ticker_summary)
     out["direct"] = ("MSFT", replace(base, horizon=HORIZON), True, horizon_summary)
@@ -200,20 +312,41 @@ def load(path: Path = RESULTS) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def seeds_path(path: Path) -> Path:
+    """Where the seed records of the results file ``path`` are kept."""
+    return Path(path).with_name(Path(path).stem + "_seeds.json.gz")
+
+
+def load_seeds(path: Path = RESULTS) -> dict[str, Any]:
+    """The seed records kept beside the results file ``path``: name -> record with settings."""
+    where = seeds_path(path)
+    if not where.exists():
+        return {}
+    with gzip.open(where, "rt", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def run(path: Path = RESULTS, *, progress: bool = True) -> dict[str, Any]:
-    """Run every walk not yet in ``path`` with its current settings; rewrite the file after each."""
+    """Run every walk not yet in ``path`` with its current settings; rewrite the file after each.
+
+    The seed records of :data:`KEEP_SEEDS` go to :func:`seeds_path` (written first): a walk
+    whose record is missing there is run again.
+    """
     from lstm_study.data import load_prices
     from lstm_study.runtime import seed_everything
 
     seed_everything(0, threads=1)
     prices = load_prices(["AAPL", "GOOG", "IBM", "MSFT"], source="snapshot")
-    record = load(path)
+    record, kept = load(path), load_seeds(path)
     todo = walks(prices)
     bar = tqdm(todo.items(), desc="chapter 10 walks", disable=not progress)
     for name, (ticker, config, future, summarise) in bar:
         wanted = settings(ticker, config, future)
         stored = record["entries"].get(name)
-        if stored is not None and stored["settings"] == wanted:
+        seeds_kept = (
+            name not in KEEP_SEEDS or kept.get(name, {}).get("settings") == wanted
+        )
+        if stored is not None and stored["settings"] == wanted and seeds_kept:
             continue
         bar.set_postfix_str(name)
         load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -221,6 +354,12 @@ def run(path: Path = RESULTS, *, progress: bool = True) -> dict[str, Any]:
         result = walk_forward(
             prices, config, ticker=ticker, progress=False, future=future
         )
+        if name in KEEP_SEEDS:
+            kept[name] = {"settings": wanted, **seed_record(result)}
+            text = json.dumps(kept, separators=(",", ":"), allow_nan=False)
+            # mtime=0: the same records give the same bytes
+            data = gzip.compress(text.encode("utf-8"), mtime=0)
+            write_atomically(seeds_path(path), data, what="the chapter 10 seed records")
         record["entries"][name] = {
             "settings": wanted,
             "seconds": round(time.perf_counter() - started, 1),

@@ -372,9 +372,15 @@ def search(
         desc=f"{history.ticker or 'series'} search",
         disable=None if progress is None else not progress,
     )
-    # Configurations train independently: as many at once as there are workers
-    # (lstm_study.parallel), with the same numbers as one after another.
-    width = parallel.worker_count()
+    # Configurations train independently: spread over the workers (lstm_study.parallel),
+    # with the same numbers as one after another. With on_progress, as many at a time as
+    # there are workers, so that each batch is reported (and saved) as it ends; without,
+    # all at once, so that a worker that finishes early takes the next configuration.
+    width = (
+        parallel.worker_count()
+        if on_progress is not None
+        else max(1, len(configurations))
+    )
     for first in range(len(rows), len(configurations), width):
         chunk = configurations[first : first + width]
         calls = [

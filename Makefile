@@ -46,9 +46,11 @@ test: $(STAMP)
 
 # The chapters under nbval as another processor would run them: PyTorch's portable vector kernels
 # (ATEN_CPU_CAPABILITY=default) instead of this CPU's AVX2 or AVX-512 ones, which sum floats in
-# another order, with a busy process competing for the cores. CI runs it after `make test`.
+# another order, with a busy process competing for the cores (it ends with this recipe's shell, even
+# when that is killed). CI runs it after `make test`.
 test-other-cpu: $(STAMP)
-	@$(BIN)/python -c 'while True: pass' & busy=$$!; trap 'kill $$busy' EXIT; \
+	@$(BIN)/python -c 'import os; p = os.getppid(); exec("while os.getppid() == p: pass")' & \
+	busy=$$!; trap 'kill $$busy 2>/dev/null' EXIT; trap 'exit 143' TERM; trap 'exit 130' INT; \
 	echo "nbval with ATEN_CPU_CAPABILITY=default and a busy process (pid $$busy) alongside"; \
 	ATEN_CPU_CAPABILITY=default $(BIN)/python $(NBVAL)
 

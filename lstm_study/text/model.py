@@ -446,18 +446,18 @@ def cell_states(model: CharLSTM, codes: Tensor) -> Tensor:
 @torch.no_grad()
 def cell_states_in_pieces(
     model: CharLSTM, codes: Tensor, pieces: int, warmup: int
-) -> tuple[Tensor, float]:
+) -> tuple[Tensor, Tensor]:
     """:func:`cell_states`, read as ``pieces`` streams side by side, each warmed up first.
 
     One character at a time, a long text costs one matrix-vector product per step whatever
     the batch, so reading it as several streams at once is faster. Piece ``k`` holds the
     characters from ``k * P`` on (``P`` = the length / ``pieces``, rounded up); its stream starts
     ``warmup`` characters earlier (at the start of the text where there are fewer), so that its
-    state no longer depends on where the reading began. Returns the states, shape
-    (num_layers, len, hidden), and the *seam gap*: at the last character before each piece,
-    the largest |difference| between the cell state its stream reached after the warm-up and
-    the one the previous stream reached there, having read more; the largest over all seams
-    (0.0 with one piece).
+    state depends little on where the reading began. Returns the states, shape
+    (num_layers, len, hidden), and the *seam gaps*, shape (num_layers, hidden): at the last
+    character before each piece, the |difference| between each unit's cell state that its
+    stream reached after the warm-up and the one the previous stream (which started earlier)
+    reached there; each unit's largest over all seams (zeros with one piece).
     """
     check_int("pieces", pieces)
     check_int("warmup", warmup, minimum=0)
@@ -481,10 +481,10 @@ def cell_states_in_pieces(
         ],
         dim=1,
     )
-    gap = 0.0
+    gaps = torch.zeros(streams.shape[0], streams.shape[-1])
     for k in range(1, count):
         seam = k * size - 1
         here = streams[:, k, seam - starts[k]]
         before = streams[:, k - 1, seam - starts[k - 1]]
-        gap = max(gap, float((here - before).abs().max()))
-    return states, gap
+        gaps = torch.maximum(gaps, (here - before).abs())
+    return states, gaps

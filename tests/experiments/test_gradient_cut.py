@@ -92,6 +92,12 @@ def test_a_cut_run_is_a_pure_function_of_its_key_and_differs_from_the_uncut():
     whole = gradient_cut.run(cut=10, seed=1, **settings)
     for run in (first, again, whole):
         run.pop("seconds")
+    # the weights are a least-squares fit to the float32 predictions of the test set,
+    # whose last bits can move with the memory alignment of a vectorised kernel (seen
+    # here: 3e-16 apart): equal to a millionth, everything else to the bit
+    weights = ("weight_first", "weight_second")
+    for name in weights:
+        assert first.pop(name) == pytest.approx(again.pop(name), rel=1e-6)
     assert first == again
     assert first["curve"][0] == whole["curve"][0]  # the same first forward pass
     assert first["curve"][1:] != whole["curve"][1:]  # other updates

@@ -19,6 +19,7 @@ tables are sorted arrays of those integers, and lookups are binary searches.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,7 +112,7 @@ class KneserNey:
     def probabilities(self, codes: Tensor | np.ndarray, order: int) -> np.ndarray:
         """P(c_t | the order - 1 codes before it) for every position t of ``codes``."""
         check_int("order", order, maximum=self.max_order)
-        return self.probabilities_by_order(codes, order)[order]
+        return self._scan(codes, order, (order,))[order]
 
     def probabilities_by_order(
         self, codes: Tensor | np.ndarray, max_order: int | None = None
@@ -121,19 +122,27 @@ class KneserNey:
         One pass: the orders share the lower levels (continuation counts), so each level is
         looked up once, and each order adds its top level (raw counts) on them.
         """
-        if not self.raw:
-            raise ConfigError("fit the model on training codes before scoring")
         max_order = self.max_order if max_order is None else max_order
         check_int("max_order", max_order, maximum=self.max_order)
+        return self._scan(codes, max_order, range(1, max_order + 1))
+
+    def _scan(
+        self, codes: Tensor | np.ndarray, max_order: int, orders: Iterable[int]
+    ) -> dict[int, np.ndarray]:
+        """The probabilities of ``orders``, walking the levels up to ``max_order`` once."""
+        if not self.raw:
+            raise ConfigError("fit the model on training codes before scoring")
+        wanted = set(orders)
         data, base = self._padded(codes), self.vocab_size
         n = data.size - (self.max_order - 1)
         if n == 0:
-            return {k: np.ones(0) for k in range(1, max_order + 1)}
+            return {k: np.ones(0) for k in sorted(wanted)}
         grams = _all_keys(data, max_order, base)
         lower, out = np.full(n, 1.0 / base), {}
         for k in range(1, max_order + 1):
             gram = grams[k][-n:]
-            out[k] = self._level(self.raw[k], gram, lower)
+            if k in wanted:
+                out[k] = self._level(self.raw[k], gram, lower)
             if k < max_order:
                 lower = self._level(self.continuation[k], gram, lower)
         return out

@@ -129,17 +129,20 @@ def _warm() -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
-def start() -> None:
-    """Start the workers now, in the background, so that the first :func:`run_all` finds them
-    ready: each imports what a training call needs (a few seconds) while the caller goes on.
+def start(at_most: int = 4) -> None:
+    """Start up to ``at_most`` workers now, in the background, so that the first
+    :func:`run_all` finds them ready: each imports what a training call needs (a few
+    seconds) while the caller goes on.
 
-    Nothing happens where :func:`run_all` would run its calls here (one worker).
+    The pool is the one :func:`run_all` uses (:func:`worker_count` at most); it starts more
+    workers later only as calls need them. Nothing happens where :func:`run_all` would run
+    its calls here (one worker).
     """
     size = worker_count()
     if size <= 1:
         return
     pool = _executor(size)
-    for _ in range(size):
+    for _ in range(min(size, max(1, at_most))):
         pool.submit(_warm)
 
 

@@ -154,6 +154,46 @@ def _call(threads: int, function: Callable[..., Any], kwargs: dict[str, Any]) ->
     return function(**kwargs)
 
 
+class Pending:
+    """One call handed to a worker by :func:`submit`; :meth:`result` waits for its value."""
+
+    def __init__(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+        self._function, self._kwargs = function, kwargs
+        self._future = None
+        if worker_count() > 1:
+            pool = _executor(worker_count())
+            self._future = pool.submit(_call, torch.get_num_threads(), function, kwargs)
+
+    def result(self) -> Any:
+        """The call's value: from its worker, or computed here now where there is none."""
+        if self._future is None:
+            return _here(self._function, self._kwargs)
+        try:
+            return self._future.result()
+        except KeyboardInterrupt:
+            _stop_workers()
+            raise
+        except BrokenProcessPool as error:
+            _shutdown()
+            os.environ[ENVIRONMENT] = "1"
+            warnings.warn(
+                f"worker processes could not run ({error}); computing here instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return _here(self._function, self._kwargs)
+
+
+def submit(function: Callable[..., Any], **kwargs: Any) -> Pending:
+    """Start ``function(**kwargs)`` in a worker now and return at once (see :class:`Pending`).
+
+    For a long computation that a later cell needs: the caller goes on meanwhile. Where
+    :func:`run_all` would run here (one worker), the call is made when its result is asked
+    for, leaving the caller's random state and thread count as they were.
+    """
+    return Pending(function, kwargs)
+
+
 def run_all(
     function: Callable[..., Any],
     calls: Sequence[dict[str, Any]],

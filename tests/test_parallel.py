@@ -233,3 +233,31 @@ def test_start_does_nothing_with_one_worker(monkeypatch: pytest.MonkeyPatch) -> 
     parallel._shutdown()
     parallel.start()
     assert parallel._pool is None
+
+
+def test_a_submitted_call_runs_in_a_worker_and_gives_its_value(
+    two_workers: None,
+) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        pending = parallel.submit(os.getpid)
+        other = parallel.submit(dict, a=1)
+        assert pending.result() != os.getpid() and other.result() == {"a": 1}
+        with pytest.raises(TypeError):
+            parallel.submit(int, base=10).result()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_without_workers_a_submitted_call_runs_when_asked_and_leaves_the_seed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(parallel.ENVIRONMENT, "1")
+    pending = parallel.submit(torch.rand, size=(3,))
+    torch.manual_seed(7)
+    drawn = pending.result()
+    assert drawn.shape == (3,)
+    after = torch.rand(3)
+    torch.manual_seed(7)
+    assert torch.equal(after, torch.rand(3)), "the caller's random state is untouched"

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from lstm_study.errors import ConfigError
-from lstm_study.text.model import CharLSTM
+from lstm_study.text.model import CharLSTM, LanguageModelHistory
 from lstm_study.text.vocab import Vocabulary
 
 WEIGHTS_PATH: Path = Path(__file__).resolve().parent / "weights" / "char_lstm.pt"
@@ -112,3 +112,61 @@ def load_model(weights: Path | str = WEIGHTS_PATH) -> ShippedModel:
         raise mismatch from None
     model.eval()
     return ShippedModel(model, vocab, info)
+
+
+def replay_start(weights: Path | str, steps: int) -> LanguageModelHistory:
+    """The first ``steps`` steps of the run recorded beside ``weights``, trained again here
+    from its command's seed and settings, scored on the record's validation text at the end.
+
+    A pure function of its arguments (it seeds itself), so that a worker process can run it
+    (lstm_study.parallel): chapter 6's live slice of the small model's training. Compare its
+    last ``eval_bpc`` with the record's curve at ``steps``.
+    """
+    from lstm_study.runtime import seed_everything
+    from lstm_study.text.corpus import load_corpus
+    from lstm_study.text.model import bits_per_character, train_language_model
+
+    run = load_model(weights)
+    options, curve = command_options(run.info), run.info["curve"]
+    schedule = options.get("--schedule", "constant")
+    if (
+        schedule != "constant"
+    ):  # its rates depend on the run's length, not just the step
+        raise ConfigError(
+            f"the run's {schedule!r} schedule sets each step's rate from the whole run's "
+            "length: replay it with its own command instead"
+        )
+    if steps not in curve["steps"]:
+        raise ConfigError(
+            f"the record scored its validation text at steps {curve['steps'][:5]}..., "
+            f"not at {steps}"
+        )
+    train = run.vocab.encode(load_corpus("train"))
+    scored = run.vocab.encode(load_corpus("valid"))[: curve["characters"]]
+    seed_everything(run.info["seed"], threads=int(options["--threads"]))
+    history = train_language_model(
+        CharLSTM(**run.info["config"]),
+        train,
+        steps=steps,
+        batch_size=int(options["--batch-size"]),
+        window=int(options["--window"]),
+        lr=float(options["--lr"]),
+        warmup=int(options.get("--warmup", 0)),
+        eval_every=steps,
+        evaluate=lambda m: bits_per_character(
+            m, scored, batch_size=EVAL_BATCH, window=EVAL_WINDOW
+        ),
+    )
+    return history
+
+
+def score_on_test(weights: Path | str) -> float:
+    """The model's bits per character on the test plays, scored as its record's was."""
+    from lstm_study.text.corpus import load_corpus
+    from lstm_study.text.model import bits_per_character
+
+    run = load_model(weights)
+    codes = run.vocab.encode(load_corpus("test"))
+    return bits_per_character(
+        run.model, codes, batch_size=EVAL_BATCH, window=EVAL_WINDOW
+    )

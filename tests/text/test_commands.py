@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lstm_study.cli import main
+from lstm_study.errors import ConfigError
 from lstm_study.text import weights
 from lstm_study.text.corpus import load_corpus
 from lstm_study.text.vocab import Vocabulary
@@ -109,6 +110,13 @@ def test_train_text_writes_weights_and_a_sidecar_that_load_back(tmp_path, capsys
         and len(shipped.vocab) == info["config"]["vocab_size"]
     )
     assert main(["generate", "--weights", str(out), "--length", "5"]) == 0
+    # chapter 6's live slice: the run's first steps again, from its record alone
+    assert (
+        weights.replay_start(out, steps=2).eval_bpc[-1] == info["curve"]["valid_bpc"][0]
+    )
+    with pytest.raises(ConfigError, match="not at 1"):
+        weights.replay_start(out, steps=1)
+    assert weights.score_on_test(out) == pytest.approx(info["test_bpc"], abs=1e-6)
 
 
 def test_train_text_refuses_bad_outputs_before_training(tmp_path, capsys):

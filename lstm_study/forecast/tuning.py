@@ -30,7 +30,8 @@ import platform
 import random
 import time
 import zlib
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -310,6 +311,8 @@ class SearchResult:
     validation_start: pd.Timestamp
     validation_end: pd.Timestamp
     seconds: float
+    #: the results of the ``alongside`` calls given to :func:`search`, in their order
+    alongside: list[Any] = field(default_factory=list)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -333,13 +336,21 @@ def search(
     progress: bool | None = None,
     rows: list[dict[str, Any]] | None = None,
     on_progress: Any = None,
+    alongside: Sequence[tuple[Callable[..., Any], dict[str, Any]]] = (),
 ) -> SearchResult:
     """Score every drawn configuration on the validation days before ``base``'s test period.
 
     ``rows`` are scores already made (an interrupted run's, in the order drawn): they are
     kept, and only the configurations after them are scored. ``on_progress(rows)`` is
     called after each group of configurations, so that a caller can save them.
+    ``alongside`` are other independent calls, ``(function, kwargs)``, handed to the
+    workers after the configurations, in one batch with them: a worker that finishes its
+    configurations early takes them (their results are the result's ``alongside``).
     """
+    if alongside and on_progress is not None:
+        raise ConfigError(
+            "calls alongside the search run in one batch with it: not with on_progress"
+        )
     base = base or BacktestConfig()
     budget = budget or Budget()
     space = check_space(SPACE if space is None else space)
@@ -381,18 +392,23 @@ def search(
         if on_progress is not None
         else max(1, len(configurations))
     )
+    extra = list(alongside)
     for first in range(len(rows), len(configurations), width):
         chunk = configurations[first : first + width]
         calls = [
-            dict(history=history, base=base, params=params, budget=budget)
+            (score, dict(history=history, base=base, params=params, budget=budget))
             for params in chunk
         ]
-        rows.extend(parallel.run_all(score, calls, device=resolve_device(base.device)))
+        batch = parallel.run_each(calls + extra, device=resolve_device(base.device))
+        rows.extend(batch[: len(chunk)])
+        done_alongside, extra = batch[len(chunk) :], []
         bar.update(len(chunk))
         bar.set_postfix(best=f"{min(row['score'] for row in rows):.4f}")
         if on_progress is not None:
             on_progress(rows)
     bar.close()
+    if extra:  # every configuration was scored before: the calls run on their own
+        done_alongside = parallel.run_each(extra, device=resolve_device(base.device))
     return SearchResult(
         budget=budget,
         space=space,
@@ -400,6 +416,7 @@ def search(
         validation_start=history.dates[-budget.validation_days],
         validation_end=history.dates[-1],
         seconds=time.perf_counter() - started,
+        alongside=done_alongside if alongside else [],
     )
 
 

@@ -104,6 +104,32 @@ def test_the_search_spends_its_budget_and_chooses_the_lowest_score():
     assert result.validation_start == validation_days.iloc[0]
 
 
+def test_calls_alongside_the_search_give_their_values_and_change_no_score():
+    frame = price_table(N)
+    plain = search(frame, BASE, SMALL_SPACE, BUDGET, progress=False)
+    calls = [(dict, {"a": 1}), (dict, {"b": 2})]
+    both = search(frame, BASE, SMALL_SPACE, BUDGET, progress=False, alongside=calls)
+
+    def timeless(rows):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+    assert timeless(both.rows) == timeless(plain.rows) and plain.alongside == []
+    assert both.alongside == [{"a": 1}, {"b": 2}]
+    # every configuration resumed: the calls still run, on their own
+    resumed = search(
+        frame,
+        BASE,
+        SMALL_SPACE,
+        BUDGET,
+        progress=False,
+        rows=plain.rows,
+        alongside=calls,
+    )
+    assert resumed.rows == plain.rows and resumed.alongside == both.alongside
+    with pytest.raises(ConfigError, match="not with on_progress"):
+        search(frame, BASE, SMALL_SPACE, BUDGET, alongside=calls, on_progress=print)
+
+
 def test_draw_takes_the_whole_grid_or_a_seeded_sample():
     grid = draw(SMALL_SPACE, Budget(configurations=10))
     assert len(grid) == 4 and len({tuple(c.values()) for c in grid}) == 4

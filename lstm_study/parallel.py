@@ -29,7 +29,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -158,30 +158,16 @@ class Pending:
     """One call handed to a worker by :func:`submit`; :meth:`result` waits for its value."""
 
     def __init__(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-        self._function, self._kwargs = function, kwargs
-        self._future = None
+        self._call = (function, kwargs)
+        self._futures: list[Future] | None = None
         if worker_count() > 1:
-            pool = _executor(worker_count())
-            self._future = pool.submit(_call, torch.get_num_threads(), function, kwargs)
+            self._futures = _submit([self._call])
 
     def result(self) -> Any:
         """The call's value: from its worker, or computed here now where there is none."""
-        if self._future is None:
-            return _here(self._function, self._kwargs)
-        try:
-            return self._future.result()
-        except KeyboardInterrupt:
-            _stop_workers()
-            raise
-        except BrokenProcessPool as error:
-            _shutdown()
-            os.environ[ENVIRONMENT] = "1"
-            warnings.warn(
-                f"worker processes could not run ({error}); computing here instead",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return _here(self._function, self._kwargs)
+        if self._futures is None:
+            return _here(*self._call)
+        return _collect(self._futures, [self._call])[0]
 
 
 def submit(function: Callable[..., Any], **kwargs: Any) -> Pending:
@@ -234,12 +220,24 @@ def run_each(
     size = min(worker_count(), len(calls))
     if size <= 1 or (device is not None and device.type != "cpu"):
         return [_here(function, kwargs) for function, kwargs in calls]
+    return _collect(_submit(calls), calls)
+
+
+def _submit(calls: Sequence[tuple[Callable[..., Any], dict[str, Any]]]) -> list[Future]:
+    """Hand ``calls`` to the pool, with the caller's thread count."""
     threads = torch.get_num_threads()
+    # one pool of worker_count() for every call: it spawns workers only as calls need
+    # them, and is not restarted when the next batch has another size
+    pool = _executor(worker_count())
+    return [pool.submit(_call, threads, f, kwargs) for f, kwargs in calls]
+
+
+def _collect(
+    futures: list[Future], calls: Sequence[tuple[Callable[..., Any], dict[str, Any]]]
+) -> list[Any]:
+    """The calls' values from their workers. Ctrl-C ends the workers; where they could
+    not run, the calls run here instead, one after another, after one warning."""
     try:
-        # one pool of worker_count() for every call: it spawns workers only as calls need
-        # them, and is not restarted when the next batch has another size
-        pool = _executor(worker_count())
-        futures = [pool.submit(_call, threads, f, kwargs) for f, kwargs in calls]
         return [future.result() for future in futures]
     except KeyboardInterrupt:
         _stop_workers()
@@ -253,6 +251,6 @@ def run_each(
             "`if __name__ == '__main__':` for the workers to start; "
             f"{ENVIRONMENT}=1 turns them off",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return [_here(function, kwargs) for function, kwargs in calls]

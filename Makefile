@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test test-other-cpu browser-test pdf mathjax bench env notebooks lock clean
+.PHONY: book test test-other-cpu test-no-compiler browser-test pdf mathjax bench env notebooks lock clean
 
 # nbval on every chapter: only cells marked NBVAL_CHECK_OUTPUT must reproduce their committed output
 NBVAL := -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg book -q -ra -p no:randomly
@@ -53,6 +53,14 @@ test-other-cpu: $(STAMP)
 	busy=$$!; trap 'kill $$busy 2>/dev/null' EXIT; trap 'exit 143' TERM; trap 'exit 130' INT; \
 	echo "nbval with ATEN_CPU_CAPABILITY=default and a busy process (pid $$busy) alongside"; \
 	ATEN_CPU_CAPABILITY=default $(BIN)/python $(NBVAL)
+
+# The chapters under nbval as on a machine without a C++ compiler: the compiled loop cannot be built
+# (CXX names a compiler that fails, and the extension cache is empty), so every layer runs the fused
+# loop, which sums in another order. Run by hand before a release; CI does not run it.
+test-no-compiler: $(STAMP)
+	@cache=$$(mktemp -d); trap 'rm -rf "$$cache"' EXIT; \
+	echo "nbval with no C++ compiler (CXX=/bin/false, extension cache $$cache)"; \
+	CXX=/bin/false TORCH_EXTENSIONS_DIR="$$cache" $(BIN)/python $(NBVAL)
 
 # A local MathJax for the browser test and the PDF, so that both typeset the formulas offline (the
 # pages load MathJax from a CDN). LSTM_STUDY_MATHJAX, when set, names one and nothing is fetched;

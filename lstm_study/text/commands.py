@@ -264,6 +264,41 @@ def _same_run(recorded: str, current: str, steps_done: int = 0) -> list[str]:
     ]
 
 
+def resumed_changes(info: dict) -> list[tuple[int, dict[str, tuple[str, str]]]]:
+    """How a recorded run's command changed each time it was resumed: (step, changes).
+
+    ``changes`` maps each option that differs from the next command (a later resumption's,
+    or the record's own) to its (before, after) values. Every change is one ``--resume``
+    accepts (:func:`_same_run`): it moves the files, or changes the speed, or gives the
+    same learning rate at every step already run; anything else is a :class:`ConfigError`.
+    """
+    earlier = info.get("earlier_commands", [])
+    commands = [run["command"] for run in earlier] + [info["command"]]
+    found = []
+    for n, run in enumerate(earlier):
+        refused = _same_run(commands[n], commands[n + 1], int(run["until_step"]))
+        if refused:
+            raise ConfigError(
+                f"the record was resumed after step {run['until_step']} with a change "
+                f"that --resume refuses: {'; '.join(refused)}"
+            )
+        before, after = (
+            dict(zip(shlex.split(c)[2::2], shlex.split(c)[3::2], strict=True))
+            for c in commands[n : n + 2]
+        )
+        found.append(
+            (
+                int(run["until_step"]),
+                {
+                    name: (before.get(name), after.get(name))
+                    for name in sorted(set(before) | set(after))
+                    if before.get(name) != after.get(name)
+                },
+            )
+        )
+    return found
+
+
 #: what a checkpoint holds (lstm_study.text.model.checkpoint_state, and the command)
 CHECKPOINT_KEYS = {"step", "model", "optimizer", "scheduler", "carried", "rng", "history",
                    "command"}  # fmt: skip

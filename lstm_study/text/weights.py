@@ -44,6 +44,12 @@ def command_options(info: dict) -> dict[str, str]:
     return dict(zip(words[2::2], words[3::2], strict=True))
 
 
+def cores_words(info: dict) -> str:
+    """The threads a sidecar's run trained on, in words: "one core", "two cores", "8 cores"."""
+    threads = int(info["machine"]["threads"])
+    return {1: "one core", 2: "two cores"}.get(threads, f"{threads} cores")
+
+
 @dataclass
 class ShippedModel:
     """A trained model, its vocabulary and its sidecar (command, seed, machine, recorded scores)."""

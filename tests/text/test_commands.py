@@ -9,7 +9,7 @@ import torch
 
 from lstm_study.cli import main
 from lstm_study.errors import ConfigError
-from lstm_study.text import weights
+from lstm_study.text import commands, weights
 from lstm_study.text.corpus import load_corpus
 from lstm_study.text.vocab import Vocabulary
 
@@ -124,3 +124,41 @@ def test_train_text_refuses_bad_outputs_before_training(tmp_path, capsys):
     assert "must end in .pt" in capsys.readouterr().err
     assert main(["train-text", "--output", str(tmp_path / "missing" / "m.pt")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_resumed_changes_name_what_changed_and_refuse_what_resume_refuses():
+    base = (
+        "lstm-study train-text --output a.pt --hidden-size 8 --steps 100 "
+        "--schedule wsd --warmup 0 --lr 0.003"
+    )
+    record = {
+        "command": base.replace("a.pt", "b.pt").replace("--steps 100", "--steps 120"),
+        "earlier_commands": [
+            {"command": base, "until_step": 20},
+            {"command": base.replace("a.pt", "b.pt"), "until_step": 50},
+        ],
+    }
+    assert commands.resumed_changes(record) == [
+        (20, {"--output": ("a.pt", "b.pt")}),
+        (50, {"--steps": ("100", "120")}),
+    ]
+    assert commands.resumed_changes({"command": base}) == []
+    # the shipped record: switched from the constant rate to wsd before its decay
+    shipped = json.loads(weights.sidecar_path(weights.WEIGHTS_PATH).read_text())
+    assert commands.resumed_changes(shipped) == [
+        (3400, {"--schedule": ("constant", "wsd")})
+    ]
+    # another rate, or a length whose decay began before the step it changed at
+    for changed, step in ((base.replace("0.003", "0.01"), 20),
+                          (base.replace("--steps 100", "--steps 60"), 50)):  # fmt: skip
+        bad = {
+            "command": changed,
+            "earlier_commands": [{"command": base, "until_step": step}],
+        }
+        with pytest.raises(ConfigError, match="resume refuses"):
+            commands.resumed_changes(bad)
+
+
+def test_cores_words_say_the_threads_a_record_trained_on():
+    said = [weights.cores_words({"machine": {"threads": n}}) for n in (1, 2, 8)]
+    assert said == ["one core", "two cores", "8 cores"]

@@ -96,6 +96,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--lr", type=float, default=3e-3)
     train.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        help="AdamW's decoupled weight decay; 0 trains with Adam (default 0)",
+    )
+    train.add_argument(
         "--eval-every",
         type=count("--eval-every"),
         default=100,
@@ -193,6 +199,8 @@ def _command(args: argparse.Namespace) -> str:
     words = ["lstm-study", "train-text", "--output", args.output]
     for name in options:
         words += [f"--{name}", str(getattr(args, name.replace("-", "_")))]
+    if args.weight_decay:  # named only where used: records made before it read the same
+        words += ["--weight-decay", str(args.weight_decay)]
     return shlex.join(words)
 
 
@@ -366,6 +374,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--dropout must be in [0, 1) and --lr above 0; got {args.dropout} and {args.lr}"
         )
+    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        raise ConfigError(f"--weight-decay must be 0 or more, got {args.weight_decay}")
     output = Path(args.output)
     if output.suffix != ".pt":
         raise ConfigError(
@@ -422,6 +432,7 @@ def run_train(args: argparse.Namespace) -> int:
             lr=args.lr, evaluate=score, eval_every=args.eval_every, progress=True,
             schedule=args.schedule, warmup=args.warmup, checkpoint=save,
             checkpoint_every=args.checkpoint_every, resume=resume,
+            weight_decay=args.weight_decay,
         )  # fmt: skip
     except KeyboardInterrupt:
         if checkpoint_file.exists():

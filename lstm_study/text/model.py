@@ -212,13 +212,16 @@ def train_language_model(
     checkpoint: Callable[[dict], None] | None = None,
     checkpoint_every: int = 200,
     resume: dict | None = None,
+    weight_decay: float = 0.0,
 ) -> LanguageModelHistory:
     """Train ``model`` for ``steps`` TBPTT windows of ``codes`` with Adam and gradient clipping.
 
     The windows run through the text in order and start again from its beginning (and the zero
     state) when it is used up. ``evaluate(model)`` (held-out bits per character) runs every
     ``eval_every`` steps and after the last. The learning rate follows ``schedule`` (see
-    :func:`lr_multiplier`).
+    :func:`lr_multiplier`). With ``weight_decay`` the optimiser is AdamW (Loshchilov and Hutter
+    2019): every weight shrinks by ``lr * weight_decay`` of itself per step, apart from the
+    gradient's update; without, it is Adam.
 
     Every ``checkpoint_every`` steps ``checkpoint`` receives everything the run needs to go on
     (:func:`checkpoint_state`); a run given that back as ``resume`` continues from it and ends
@@ -230,8 +233,14 @@ def train_language_model(
     check_int("checkpoint_every", checkpoint_every)
     if not clip_norm > 0:
         raise ConfigError(f"clip_norm must be positive, got {clip_norm!r}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ConfigError(f"weight_decay must be 0 or more, got {weight_decay!r}")
     streams(codes, batch_size)  # checks there is text enough
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = (
+        torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        if weight_decay
+        else torch.optim.Adam(model.parameters(), lr=lr)
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_multiplier(schedule, steps, warmup)
     )

@@ -163,6 +163,7 @@ def replay_start(weights: Path | str, steps: int) -> LanguageModelHistory:
         window=int(options["--window"]),
         lr=float(options["--lr"]),
         warmup=int(options.get("--warmup", 0)),
+        weight_decay=float(options.get("--weight-decay", 0)),
         eval_every=steps,
         evaluate=lambda m: bits_per_character(
             m, scored, batch_size=EVAL_BATCH, window=EVAL_WINDOW

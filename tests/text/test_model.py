@@ -49,6 +49,34 @@ def test_training_lowers_held_out_bits_per_character():
     )
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_weight_decay_shrinks_a_weight_without_gradient_by_lr_times_decay_per_step(
+    weight_decay,
+):
+    # "<" and ">" never occur in the text: their embedding rows get no gradient, so
+    # Adam leaves them alone and AdamW only shrinks them, by lr * decay per step
+    seed_everything(0)
+    codes = VOCAB.encode(periodic_text(20))
+    model = CharLSTM(len(VOCAB), hidden_size=8, dropout=0.0)
+    unused = VOCAB.encode("<>")
+    before = model.embedding.weight.detach()[unused].clone()
+    used = VOCAB.encode("a")
+    used_before = model.embedding.weight.detach()[used].clone()
+    train_language_model(model, codes, steps=20, batch_size=4, window=8, lr=1e-2,
+                         weight_decay=weight_decay)  # fmt: skip
+    after = model.embedding.weight.detach()[unused]
+    torch.testing.assert_close(after, before * (1 - 1e-2 * weight_decay) ** 20)
+    assert not torch.equal(model.embedding.weight.detach()[used], used_before)
+
+
+@pytest.mark.parametrize("weight_decay", [-0.1, math.nan, math.inf])
+def test_training_refuses_a_bad_weight_decay(weight_decay):
+    model = CharLSTM(len(VOCAB), hidden_size=8)
+    with pytest.raises(ConfigError, match="weight_decay"):
+        train_language_model(model, VOCAB.encode(periodic_text(5)), steps=1,
+                             batch_size=2, window=4, weight_decay=weight_decay)  # fmt: skip
+
+
 def test_position_losses_cover_every_target_once():
     model = CharLSTM(len(VOCAB), hidden_size=4)
     codes = VOCAB.encode(periodic_text(3))

@@ -173,6 +173,22 @@ def test_warmup_must_be_shorter_than_the_run(tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize("decay", ["-0.1", "nan", "inf"])
+def test_a_bad_weight_decay_is_refused_before_training(tmp_path, capsys, decay):
+    argv = ["train-text", "--output", str(tmp_path / "m.pt"), "--weight-decay", decay]
+    assert main(argv) == 1
+    assert "--weight-decay must be 0 or more" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_recorded_command_names_weight_decay_only_where_it_is_used(tmp_path):
+    base = ["train-text", "--output", str(tmp_path / "m.pt")]
+    assert "--weight-decay" not in _recorded_command(base)
+    assert _recorded_command([*base, "--weight-decay", "0.1"]).endswith(
+        "--weight-decay 0.1"
+    )
+
+
 def test_half_precision_weights_are_scored_as_stored(tmp_path):
     argv = ["train-text", "--hidden-size", "16", "--steps", "3", "--eval-every", "3"]
     assert main([*argv, "--output", str(tmp_path / "full.pt")]) == 0
@@ -249,6 +265,7 @@ def _recorded_command(argv: list[str]) -> str:
             True,
         ),  # decays from step 32: before 35
         (["--hidden-size", "64"], True),
+        (["--weight-decay", "0.1"], True),
     ],
 )
 def test_resume_accepts_a_schedule_change_only_where_the_rates_already_used_agree(

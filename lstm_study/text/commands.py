@@ -37,8 +37,10 @@ from lstm_study.text.weights import (
     EVAL_BATCH,
     EVAL_WINDOW,
     WEIGHTS_PATH,
+    command_options,
     is_sidecar,
     load_model,
+    option_changes,
     sidecar_path,
 )
 
@@ -255,8 +257,7 @@ def _same_run(recorded: str, current: str, steps_done: int = 0) -> list[str]:
     rate at every step up to ``steps_done``: the steps already run are then the ones the
     current command would run.
     """
-    words = [dict(zip(shlex.split(c)[2::2], shlex.split(c)[3::2], strict=True))
-             for c in (recorded, current)]  # fmt: skip
+    words = [command_options({"command": c}) for c in (recorded, current)]
     differ = [
         name
         for name in sorted(set(words[0]) | set(words[1]))
@@ -290,19 +291,8 @@ def resumed_changes(info: dict) -> list[tuple[int, dict[str, tuple[str, str]]]]:
                 f"the record was resumed after step {run['until_step']} with a change "
                 f"that --resume refuses: {'; '.join(refused)}"
             )
-        before, after = (
-            dict(zip(shlex.split(c)[2::2], shlex.split(c)[3::2], strict=True))
-            for c in commands[n : n + 2]
-        )
         found.append(
-            (
-                int(run["until_step"]),
-                {
-                    name: (before.get(name), after.get(name))
-                    for name in sorted(set(before) | set(after))
-                    if before.get(name) != after.get(name)
-                },
-            )
+            (int(run["until_step"]), option_changes(commands[n], commands[n + 1]))
         )
     return found
 

@@ -46,6 +46,19 @@ def command_options(info: dict) -> dict[str, str]:
     return dict(zip(words[2::2], words[3::2], strict=True))
 
 
+def option_changes(before: str, after: str) -> dict[str, tuple[str | None, str | None]]:
+    """The options in which two ``train-text`` command lines differ: {option: (before, after)}.
+
+    An option one of them does not name is None on that side.
+    """
+    old, new = (command_options({"command": command}) for command in (before, after))
+    return {
+        name: (old.get(name), new.get(name))
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    }
+
+
 def cores_words(info: dict) -> str:
     """The threads a sidecar's run trained on, in words: "one core", "two cores", "8 cores"."""
     threads = int(info["machine"]["threads"])

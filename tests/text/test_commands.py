@@ -159,6 +159,17 @@ def test_resumed_changes_name_what_changed_and_refuse_what_resume_refuses():
             commands.resumed_changes(bad)
 
 
+def test_option_changes_name_each_option_that_differs_on_both_sides():
+    before = "lstm-study train-text --output a.pt --steps 100 --lr 0.003"
+    after = "lstm-study train-text --output b.pt --steps 100 --weight-decay 0.1"
+    assert weights.option_changes(before, after) == {
+        "--lr": ("0.003", None),
+        "--output": ("a.pt", "b.pt"),
+        "--weight-decay": (None, "0.1"),
+    }
+    assert weights.option_changes(before, before) == {}
+
+
 def test_cores_words_say_the_threads_a_record_trained_on():
     said = [weights.cores_words({"machine": {"threads": n}}) for n in (1, 2, 8)]
     assert said == ["one core", "two cores", "8 cores"]

@@ -23,6 +23,8 @@ SMALL_WEIGHTS_PATH: Path = WEIGHTS_PATH.with_name("char_lstm_2x128.pt")
 #: (1.9153 bits per character against the shipped model's 1.9008, scored by hand on the Xeon
 #: that trained both, 7 December 2026) and no closer to the target on the test plays (chapter 6)
 LONGER_RUN_PATH: Path = WEIGHTS_PATH.with_name("char_lstm_9000_steps.json")
+#: every full run of the shipped shape that was not shipped, kept as its record
+OTHER_RUN_PATHS: tuple[Path, ...] = (LONGER_RUN_PATH,)
 #: the pilot runs that chose the shipped model's shape and schedule (scripts/shakespeare_search.py)
 SEARCH_PATH: Path = WEIGHTS_PATH.with_name("search.json")
 #: how held-out text is scored everywhere (the chapter, the sidecar): streams and window length
@@ -57,6 +59,34 @@ def option_changes(before: str, after: str) -> dict[str, tuple[str | None, str |
         for name in sorted(set(old) | set(new))
         if old.get(name) != new.get(name)
     }
+
+
+#: options that change a run's speed or where it writes, nothing it learns (the threads
+#: change the order of the sums, the last digits)
+SPEED_OPTIONS = ("--output", "--threads", "--checkpoint-every")
+
+
+def changes_words(changes: dict[str, tuple[str | None, str | None]]) -> str:
+    """Words for how one run's command differs from another's (:func:`option_changes`).
+
+    Options in :data:`SPEED_OPTIONS` are left out; "the same command" if nothing else differs.
+    """
+
+    def words(option: str, before: str | None, after: str | None) -> str:
+        if option == "--steps":
+            return f"{int(after):,} steps instead of {int(before):,}"
+        if option == "--weight-decay":
+            return (
+                f"AdamW with weight decay {after} instead of Adam"
+                if before is None
+                else f"Adam instead of AdamW with weight decay {before}"
+                if after is None
+                else f"weight decay {after} instead of {before}"
+            )
+        return f"{option} {after} instead of {before}"
+
+    kept = [words(o, *pair) for o, pair in changes.items() if o not in SPEED_OPTIONS]
+    return "; ".join(kept) if kept else "the same command"
 
 
 def cores_words(info: dict) -> str:

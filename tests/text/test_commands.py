@@ -170,6 +170,28 @@ def test_option_changes_name_each_option_that_differs_on_both_sides():
     assert weights.option_changes(before, before) == {}
 
 
+def test_changes_words_leave_out_the_speed_and_say_the_rest():
+    shipped = "lstm-study train-text --output a.pt --steps 6000 --threads 1"
+    longer = "lstm-study train-text --output b.pt --steps 9000 --threads 2"
+    decayed = f"{shipped} --weight-decay 0.1"
+    changes = weights.option_changes
+    assert weights.changes_words(changes(shipped, longer)) == (
+        "9,000 steps instead of 6,000"
+    )
+    assert weights.changes_words(changes(shipped, decayed)) == (
+        "AdamW with weight decay 0.1 instead of Adam"
+    )
+    assert weights.changes_words(changes(decayed, longer)) == (
+        "9,000 steps instead of 6,000; Adam instead of AdamW with weight decay 0.1"
+    )
+    assert weights.changes_words(changes(shipped, shipped.replace("a.pt", "c.pt"))) == (
+        "the same command"
+    )
+    assert weights.changes_words({"--lr": ("0.003", "0.001")}) == (
+        "--lr 0.001 instead of 0.003"
+    )
+
+
 def test_cores_words_say_the_threads_a_record_trained_on():
     said = [weights.cores_words({"machine": {"threads": n}}) for n in (1, 2, 8)]
     assert said == ["one core", "two cores", "8 cores"]

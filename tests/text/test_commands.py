@@ -143,9 +143,23 @@ def test_resumed_changes_name_what_changed_and_refuse_what_resume_refuses():
         (50, {"--steps": ("100", "120")}),
     ]
     assert commands.resumed_changes({"command": base}) == []
-    # the shipped record: switched from the constant rate to wsd before its decay
+    # the shipped record: moved to the package and shortened before its decay
     shipped = json.loads(weights.sidecar_path(weights.WEIGHTS_PATH).read_text())
     assert commands.resumed_changes(shipped) == [
+        (
+            1900,
+            {
+                "--output": (
+                    ".cache/runs/char_lstm.pt",
+                    "lstm_study/text/weights/char_lstm.pt",
+                ),
+                "--steps": ("6000", "5400"),
+            },
+        )
+    ]
+    # the one shipped before it: switched from the constant rate to wsd before its decay
+    adam = json.loads(weights.ADAM_RUN_PATH.read_text())
+    assert commands.resumed_changes(adam) == [
         (3400, {"--schedule": ("constant", "wsd")})
     ]
     # another rate, or a length whose decay began before the step it changed at

@@ -521,7 +521,7 @@ def selection_bootstrap(
     rng = np.random.default_rng(seed)
     scores = scores + rng.normal(0, seed_noise, scores.shape)
     untuned = untuned + rng.normal(0, seed_noise, untuned.shape)
-    picks = scores.argmin(axis=0)
+    picks = _first_lowest(scores)
     observed = np.sqrt(rows.sum(axis=1) / random_walk.sum())
     observed_untuned = np.sqrt(reference.sum() / random_walk.sum())
     seen = untuned - scores[picks, np.arange(replicates)]
@@ -530,8 +530,24 @@ def selection_bootstrap(
         block=block,
         flattery=seen - truth,
         picks=picks,
-        chosen=int(observed.argmin()),
+        chosen=int(_first_lowest(observed)),
     )
+
+
+#: scores this close (relative) to the lowest tie with it
+TIE = 1e-12
+
+
+def _first_lowest(scores: np.ndarray) -> np.ndarray:
+    """The first row of ``scores`` within :data:`TIE` of each column's lowest.
+
+    Equal configurations must tie, and a tie goes to the first, as ``argmin`` would do
+    with exact ties; but a matrix product or a sum rounds each row in its own order on
+    some CPUs (the blocking of the BLAS kernel, the alignment of the row), so equal rows
+    can differ in their last bits, and ``argmin`` would pick among them by rounding.
+    """
+    lowest = scores.min(axis=0)
+    return np.argmax(scores <= lowest + TIE * np.abs(lowest), axis=0)
 
 
 def machine() -> dict[str, Any]:

@@ -36,6 +36,7 @@ from lstm_study.text.vocab import Vocabulary
 from lstm_study.text.weights import (
     EVAL_BATCH,
     EVAL_WINDOW,
+    SPEED_OPTIONS,
     WEIGHTS_PATH,
     command_options,
     is_sidecar,
@@ -229,7 +230,7 @@ def checkpoint_path(output: Path) -> Path:
 #: options that may differ between a run and its resumption: they change the speed, and
 #: --threads the order in which floats are summed (the last digits), nothing else; --output
 #: may move with its checkpoint, which lies beside it
-RESUMABLE_CHANGES = ("--threads", "--checkpoint-every", "--output")
+RESUMABLE_CHANGES = SPEED_OPTIONS
 
 
 #: options that set the learning rate's schedule: a resumed run may change them when the
